@@ -1,0 +1,50 @@
+# marketing_signals — the two commands a newcomer needs are `make demo` and `make test`.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   := .venv
+BIN    := $(VENV)/bin
+export DBT_PROFILES_DIR := $(CURDIR)
+
+DEMO_CUSTOMERS ?= 100000
+DEMO_DIR       ?= data/demo
+DEMO_DB        ?= data/marketing_signals.duckdb
+SEED           ?= 42
+BENCH          ?= capture
+BENCH_CUSTOMERS ?= 1000000
+
+.PHONY: help venv demo build test test-python test-dbt bench clean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+$(VENV)/.installed: pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check --upgrade pip
+	$(BIN)/pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev]'
+	@touch $@
+
+venv: $(VENV)/.installed  ## create .venv and install the package with its pinned dependencies
+
+demo: venv  ## generate demo data, dbt build on DuckDB, print what was built
+	$(BIN)/marketing-signals generate --customers $(DEMO_CUSTOMERS) --seed $(SEED) --out $(DEMO_DIR)
+	$(MAKE) --no-print-directory build
+	$(BIN)/marketing-signals summary --duckdb $(DEMO_DB)
+
+build: venv  ## dbt build against the demo data already generated
+	MARKETING_SIGNALS_RAW_DIR=$(DEMO_DIR)/raw MARKETING_SIGNALS_DUCKDB_PATH=$(DEMO_DB) $(BIN)/dbt build
+
+test: test-python test-dbt  ## every test: engine (pytest) and the dbt project (builds, data + unit tests)
+
+test-python: venv  ## engine unit tests
+	$(BIN)/python -m pytest -m "not dbt"
+
+test-dbt: venv  ## end-to-end dbt builds on small generated data (every dbt test included)
+	$(BIN)/python -m pytest -m dbt
+
+bench: venv  ## named benchmark at a size: make bench BENCH=capture BENCH_CUSTOMERS=1000000
+	$(BIN)/marketing-signals bench $(BENCH) --customers $(BENCH_CUSTOMERS) $(if $(BENCH_DATA),--data $(BENCH_DATA))
+
+clean:  ## remove build outputs and generated data (keeps .venv)
+	rm -rf target logs data bench_results

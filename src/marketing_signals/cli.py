@@ -1,0 +1,116 @@
+"""marketing-signals: demo data, benchmarks and a build summary for the marketing_signals dbt package.
+
+One entry per sub-command in COMMANDS. Add a sub-command by writing `_add_<name>(parser)` and `_run_<name>(args) -> int` and one
+row in COMMANDS; heavy imports stay inside the run functions so `--help` is instant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable
+from typing import NamedTuple
+
+
+class Command(NamedTuple):
+    help: str
+    add_arguments: Callable[[argparse.ArgumentParser], None]
+    run: Callable[[argparse.Namespace], int]
+
+
+# ----------------------------------------------------------------------------- generate
+def _add_generate(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--customers", type=int, default=100_000, help="raw customer ids (default 100000, ~50 events each)")
+    p.add_argument("--seed", type=int, default=42, help="random seed; same seed, same files (default 42)")
+    p.add_argument("--out", default="data/demo", help="output folder (raw/, truth/, manifest.json; default data/demo)")
+    p.add_argument("--end-date", default="2026-11-01", help="history end, exclusive, YYYY-MM-DD (default 2026-11-01)")
+    p.add_argument("--days", type=int, default=730, help="days of history (default 730)")
+    p.add_argument("--defect-rate", type=float, default=0.0005,
+                   help="share of events injected per defect category (default 0.0005)")
+    p.add_argument("--workers", type=int, default=2, help="worker processes; output does not depend on it (default 2)")
+    p.add_argument("--registry-dir", default=None, help="folder with registry_*.csv (default: the repository's seeds/)")
+    p.add_argument("--chunk-customers", type=int, default=None, help=argparse.SUPPRESS)
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+
+
+def _run_generate(args: argparse.Namespace) -> int:
+    from .demo import generate
+    from .demo.generator import DEFAULT_CHUNK_CUSTOMERS
+
+    manifest = generate(
+        args.out, customers=args.customers, seed=args.seed, end_date=args.end_date, days=args.days,
+        defect_rate=args.defect_rate, workers=args.workers, registry_dir=args.registry_dir,
+        chunk_customers=args.chunk_customers or DEFAULT_CHUNK_CUSTOMERS, progress=not args.no_progress,
+    )
+    summary = {k: manifest[k] for k in ("seed", "customers", "wall_seconds")}
+    summary["events"] = manifest["counts"]["raw/events"]
+    print(json.dumps(summary))
+    return 0
+
+
+# ----------------------------------------------------------------------------- summary
+def _add_summary(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--duckdb", default="data/marketing_signals.duckdb", help="DuckDB file dbt built into")
+
+
+def _run_summary(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from .summary import summarize
+
+    summarize(Path(args.duckdb))
+    return 0
+
+
+# ----------------------------------------------------------------------------- bench
+BENCHMARKS = ("capture",)
+
+
+def _add_bench(p: argparse.ArgumentParser) -> None:
+    p.add_argument("name", choices=BENCHMARKS, help="benchmark to run")
+    p.add_argument("--customers", type=int, default=1_000_000, help="data size in customers (default 1000000)")
+    p.add_argument("--seed", type=int, default=42, help="generator seed (default 42)")
+    p.add_argument("--data", default=None, help="generated data folder to use (default data/bench/<customers>, "
+                                                 "generated there when missing)")
+    p.add_argument("--work-dir", default=None, help="scratch folder for databases (default bench_results/work)")
+
+
+def _run_bench(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from .bench import capture
+
+    project = Path(__file__).resolve().parents[2]
+    work = Path(args.work_dir) if args.work_dir else project / "bench_results" / "work"
+    data = Path(args.data) if args.data else None
+    if args.name == "capture":
+        capture.run(args.customers, args.seed, data, project, work)
+    return 0
+
+
+COMMANDS: dict[str, Command] = {
+    "generate": Command("write demo raw data and planted truth as Parquet", _add_generate, _run_generate),
+    "summary": Command("print what dbt built: relations, row counts, capture figures", _add_summary, _run_summary),
+    "bench": Command("run a named benchmark: wall time, peak RSS, ratio to a baseline from the same run",
+                     _add_bench, _run_bench),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="marketing-signals", description=__doc__.splitlines()[0])
+    subs = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, cmd in COMMANDS.items():
+        sub = subs.add_parser(name, help=cmd.help, description=cmd.help)
+        cmd.add_arguments(sub)
+        sub.set_defaults(_run=cmd.run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args._run(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

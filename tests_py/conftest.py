@@ -1,0 +1,91 @@
+"""Shared fixtures: real `dbt` invocations against DuckDB on small generated data.
+
+Each dbt project run gets its own DuckDB file and target path under pytest's tmp dir, so tests
+never touch the demo database and can run after `make demo` or on a fresh clone.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+DBT = str(Path(sys.executable).with_name("dbt"))
+SHARED_DATASETS = REPO.parent / "shared" / "datasets"
+
+
+@dataclass
+class DbtProject:
+    """One DuckDB database + raw data folder + target path, driven through the dbt CLI."""
+    root: Path
+    raw_dir: Path
+    db_path: Path
+    vars: str | None = None
+
+    def env(self) -> dict:
+        return os.environ | {
+            "DBT_PROFILES_DIR": str(REPO),
+            "MARKETING_SIGNALS_RAW_DIR": str(self.raw_dir),
+            "MARKETING_SIGNALS_DUCKDB_PATH": str(self.db_path),
+        }
+
+    def dbt(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+        cmd = [DBT, *args, "--project-dir", str(REPO), "--target-path", str(self.root / "target"),
+               "--log-path", str(self.root / "logs")]
+        if self.vars:
+            cmd += ["--vars", self.vars]
+        proc = subprocess.run(cmd, env=self.env(), capture_output=True, text=True)
+        if check and proc.returncode != 0:
+            raise AssertionError(f"dbt {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout[-6000:]}\n{proc.stderr[-2000:]}")
+        return proc
+
+    def query(self, sql: str, params: list | None = None):
+        con = duckdb.connect(str(self.db_path), read_only=True)
+        try:
+            return con.execute(sql, params or []).fetchall()
+        finally:
+            con.close()
+
+    def relation(self, name: str) -> str:
+        from marketing_signals.summary import relation_name
+        con = duckdb.connect(str(self.db_path), read_only=True)
+        try:
+            return relation_name(con, name)
+        finally:
+            con.close()
+
+    def copy(self, dest: Path) -> "DbtProject":
+        """A second project sharing the raw data, starting from a copy of this database."""
+        dest.mkdir(parents=True, exist_ok=True)
+        db = dest / "copy.duckdb"
+        shutil.copy(self.db_path, db)
+        return DbtProject(dest, self.raw_dir, db, self.vars)
+
+
+def generate_demo(out: Path, customers: int, seed: int = 7, **kwargs) -> Path:
+    from marketing_signals.demo.generator import generate
+    generate(out_dir=out, customers=customers, seed=seed, **kwargs)
+    return out
+
+
+@pytest.fixture(scope="session")
+def small_demo(tmp_path_factory) -> Path:
+    """Generated demo data at a size where every defect category still has rows."""
+    out = tmp_path_factory.mktemp("demo_small")
+    return generate_demo(out, customers=4000, defect_rate=0.002)
+
+
+@pytest.fixture(scope="session")
+def built_project(small_demo, tmp_path_factory) -> DbtProject:
+    """`dbt build` (seeds, models, unit and data tests) on the small demo, once per session."""
+    root = tmp_path_factory.mktemp("build")
+    project = DbtProject(root, small_demo / "raw", root / "marketing_signals.duckdb",
+                         vars='{"marketing_signals__coverage_severity": "error"}')
+    project.dbt("build")
+    return project
