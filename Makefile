@@ -14,7 +14,10 @@ SEED           ?= 42
 BENCH          ?= capture
 BENCH_CUSTOMERS ?= 1000000
 
-.PHONY: help venv demo build test test-python test-dbt bench clean
+RETAIL_DIR     ?= data/online_retail
+RETAIL_VARS    ?= {"marketing_signals__event_time_floor": "2000-01-01"}
+
+.PHONY: help venv demo build test test-python test-dbt bench example-online-retail clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -33,6 +36,7 @@ demo: venv  ## generate demo data, dbt build on DuckDB, print what was built
 	$(BIN)/marketing-signals summary --duckdb $(DEMO_DB)
 
 build: venv  ## dbt build against the demo data already generated
+	mkdir -p $(dir $(DEMO_DB))
 	MARKETING_SIGNALS_RAW_DIR=$(DEMO_DIR)/raw MARKETING_SIGNALS_DUCKDB_PATH=$(DEMO_DB) $(BIN)/dbt build
 
 test: test-python test-dbt  ## every test: engine (pytest) and the dbt project (builds, data + unit tests)
@@ -45,6 +49,16 @@ test-dbt: venv  ## end-to-end dbt builds on small generated data (every dbt test
 
 bench: venv  ## named benchmark at a size: make bench BENCH=capture BENCH_CUSTOMERS=1000000
 	$(BIN)/marketing-signals bench $(BENCH) --customers $(BENCH_CUSTOMERS) $(if $(BENCH_DATA),--data $(BENCH_DATA))
+
+example-online-retail: venv  ## worked example: UCI Online Retail mapped to events, then dbt build on it
+	mkdir -p $(RETAIL_DIR)
+	MARKETING_SIGNALS_RAW_DIR= MARKETING_SIGNALS_DUCKDB_PATH=$(RETAIL_DIR)/marketing_signals.duckdb \
+		$(BIN)/dbt compile --quiet --select online_retail_as_events --vars '$(RETAIL_VARS)'
+	$(BIN)/marketing-signals sql-to-parquet --sql target/compiled/marketing_signals/analyses/online_retail_as_events.sql \
+		--out $(RETAIL_DIR)/raw/events
+	MARKETING_SIGNALS_RAW_DIR=$(RETAIL_DIR)/raw MARKETING_SIGNALS_DUCKDB_PATH=$(RETAIL_DIR)/marketing_signals.duckdb \
+		$(BIN)/dbt build --vars '$(RETAIL_VARS)'
+	$(BIN)/marketing-signals summary --duckdb $(RETAIL_DIR)/marketing_signals.duckdb
 
 clean:  ## remove build outputs and generated data (keeps .venv)
 	rm -rf target logs data bench_results

@@ -63,6 +63,22 @@ def _run_summary(args: argparse.Namespace) -> int:
     return 0
 
 
+# ----------------------------------------------------------------------------- sql-to-parquet
+def _add_sql_to_parquet(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--sql", required=True, help="compiled SQL file (e.g. target/compiled/.../analyses/x.sql)")
+    p.add_argument("--out", required=True, help="output folder, replaced (e.g. data/mine/raw/events)")
+
+
+def _run_sql_to_parquet(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from .examples import sql_to_parquet
+
+    rows = sql_to_parquet(Path(args.sql), Path(args.out))
+    print(f"wrote {rows:,} rows to {args.out}")
+    return 0
+
+
 # ----------------------------------------------------------------------------- bench
 BENCHMARKS = ("capture",)
 
@@ -92,6 +108,8 @@ def _run_bench(args: argparse.Namespace) -> int:
 COMMANDS: dict[str, Command] = {
     "generate": Command("write demo raw data and planted truth as Parquet", _add_generate, _run_generate),
     "summary": Command("print what dbt built: relations, row counts, capture figures", _add_summary, _run_summary),
+    "sql-to-parquet": Command("run a compiled SQL file on DuckDB and write the rows as Parquet (to map your own data)",
+                              _add_sql_to_parquet, _run_sql_to_parquet),
     "bench": Command("run a named benchmark: wall time, peak RSS, ratio to a baseline from the same run",
                      _add_bench, _run_bench),
 }
