@@ -14,8 +14,9 @@ Layout written under `out_dir`:
 Random streams: numpy SeedSequence(seed) with spawn keys (0,) plan, (1, k) event chunk k,
 (2,) incidents, (3,) context events, (4,) subscriber acks, (5,) outcomes, (6,) stream values.
 Event chunks have a fixed size (`chunk_customers`); each is spooled (`.spool/`, removed at the
-end) sorted by arrival and split by month, then every month's slices are merged in chunk order
-into one part, so the files are byte-identical for any worker count (see events.py). Workers
+end) as single-month batches, then every month's batches are merged in chunk order and sorted
+by received_at into one part, so the files are byte-identical for any worker count (see
+events.py). Workers
 are `spawn`ed processes: scripts calling generate(workers > 1) need the usual
 `if __name__ == "__main__":` guard.
 """
@@ -44,7 +45,7 @@ from .streams import (
 )
 from .util import US_PER_DAY, dict_array, fixed_width_strings, timestamps, write_parquet
 
-GENERATOR_VERSION = f"{__version__}+gen1"
+GENERATOR_VERSION = f"{__version__}+gen2"   # gen2: events partitioned by received month
 DEFAULT_CHUNK_CUSTOMERS = 50_000
 RAW_TABLES = ("events", "stream_metrics", "context_events", "subscriber_acks", "outcomes")
 SPOOL_DIR = ".spool"
