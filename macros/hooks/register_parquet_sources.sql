@@ -21,6 +21,7 @@
         {{ log("marketing_signals: no Parquet files at " ~ pattern ~ "; source '" ~ table ~ "' not registered", info=true) }}
       {%- endif -%}
     {%- endfor -%}
-    {{ return(statements | join(";\n")) }}
+    {#- only when something was found: a package install elsewhere leaves no empty schema behind -#}
+    {{ return(statements | join(";\n") if statements | length > 1 else "") }}
   {%- endif -%}
 {% endmacro %}
