@@ -15,7 +15,8 @@ BENCH          ?= capture
 BENCH_CUSTOMERS ?= 1000000
 
 RETAIL_DIR     ?= data/online_retail
-RETAIL_VARS    ?= {"marketing_signals__event_time_floor": "2000-01-01"}
+RETAIL_AS_OF   ?= 2011-09-10
+RETAIL_VARS    ?= {"marketing_signals__event_time_floor": "2000-01-01", "marketing_signals__as_of": "$(RETAIL_AS_OF)"}
 
 .PHONY: help venv demo build test test-python test-dbt bench example-online-retail clean
 
@@ -37,7 +38,8 @@ demo: venv  ## generate demo data, dbt build on DuckDB, print what was built
 
 build: venv  ## dbt build against the demo data already generated
 	mkdir -p $(dir $(DEMO_DB))
-	MARKETING_SIGNALS_RAW_DIR=$(DEMO_DIR)/raw MARKETING_SIGNALS_DUCKDB_PATH=$(DEMO_DB) $(BIN)/dbt build
+	MARKETING_SIGNALS_RAW_DIR=$(DEMO_DIR)/raw MARKETING_SIGNALS_TRUTH_DIR=$(DEMO_DIR)/truth \
+		MARKETING_SIGNALS_DUCKDB_PATH=$(DEMO_DB) $(BIN)/dbt build
 
 test: test-python test-dbt  ## every test: engine (pytest) and the dbt project (builds, data + unit tests)
 
@@ -59,6 +61,8 @@ example-online-retail: venv  ## worked example: UCI Online Retail mapped to even
 	MARKETING_SIGNALS_RAW_DIR=$(RETAIL_DIR)/raw MARKETING_SIGNALS_DUCKDB_PATH=$(RETAIL_DIR)/marketing_signals.duckdb \
 		$(BIN)/dbt build --vars '$(RETAIL_VARS)'
 	$(BIN)/marketing-signals summary --duckdb $(RETAIL_DIR)/marketing_signals.duckdb
+	$(BIN)/marketing-signals cohort-backtest --duckdb $(RETAIL_DIR)/marketing_signals.duckdb --horizon-days 90 \
+		--json $(RETAIL_DIR)/backtest.json
 
 clean:  ## remove build outputs and generated data (keeps .venv)
 	rm -rf target logs data bench_results

@@ -27,12 +27,14 @@ class DbtProject:
     raw_dir: Path
     db_path: Path
     vars: str | None = None
+    truth_dir: Path | None = None
 
     def env(self) -> dict:
         return os.environ | {
             "DBT_PROFILES_DIR": str(REPO),
             "MARKETING_SIGNALS_RAW_DIR": str(self.raw_dir),
             "MARKETING_SIGNALS_DUCKDB_PATH": str(self.db_path),
+            "MARKETING_SIGNALS_TRUTH_DIR": str(self.truth_dir or ""),
         }
 
     def dbt(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
@@ -65,7 +67,7 @@ class DbtProject:
         dest.mkdir(parents=True, exist_ok=True)
         db = dest / "copy.duckdb"
         shutil.copy(self.db_path, db)
-        return DbtProject(dest, self.raw_dir, db, self.vars)
+        return DbtProject(dest, self.raw_dir, db, self.vars, self.truth_dir)
 
 
 def generate_demo(out: Path, customers: int, seed: int = 7, **kwargs) -> Path:

@@ -22,7 +22,14 @@ this_run as (
 ),
 
 arrivals as (
-    select max(received_at) as newest_received_at, count(*) as raw_rows_through
+    select
+        max(received_at) as newest_received_at,
+        -- the newest event time a captured row can carry (rows further ahead of their arrival
+        -- are rejected as occurred_in_future); cohort windows end here by default
+        max(occurred_at) filter (
+            where occurred_at <= {{ dbt.dateadd('hour', var('marketing_signals__future_tolerance_hours'), 'received_at') }}
+        ) as newest_occurred_at,
+        count(*) as raw_rows_through
     from {{ ref('stg_marketing_signals__events') }}
     where received_at <= (select captured_through from this_run)
 )
@@ -38,7 +45,8 @@ select
         when arrivals.newest_received_at > previous.watermark then arrivals.newest_received_at
         else previous.watermark
     end as watermark,
-    arrivals.raw_rows_through
+    arrivals.raw_rows_through,
+    arrivals.newest_occurred_at
 from this_run
 cross join previous
 cross join arrivals

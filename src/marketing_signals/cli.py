@@ -80,7 +80,7 @@ def _run_sql_to_parquet(args: argparse.Namespace) -> int:
 
 
 # ----------------------------------------------------------------------------- bench
-BENCHMARKS = ("capture",)
+BENCHMARKS = ("capture", "cohorts")
 
 
 def _add_bench(p: argparse.ArgumentParser) -> None:
@@ -95,13 +95,34 @@ def _add_bench(p: argparse.ArgumentParser) -> None:
 def _run_bench(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from .bench import capture
+    from .bench import capture, cohorts
 
     project = Path(__file__).resolve().parents[2]
     work = Path(args.work_dir) if args.work_dir else project / "bench_results" / "work"
     data = Path(args.data) if args.data else None
     if args.name == "capture":
         capture.run(args.customers, args.seed, data, project, work)
+    elif args.name == "cohorts":
+        cohorts.run(args.customers, args.seed, data, project, work)
+    return 0
+
+
+def _add_backtest(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--duckdb", default="data/marketing_signals.duckdb", help="database built with an earlier as_of")
+    p.add_argument("--horizon-days", type=int, default=90, help="outcome horizon after as_of (default 90)")
+    p.add_argument("--json", default=None, help="also write the result to this JSON file")
+
+
+def _run_backtest(args: argparse.Namespace) -> int:
+    import json
+    from pathlib import Path
+
+    from .cohorts.backtest import backtest, print_backtest
+
+    result = backtest(args.duckdb, args.horizon_days)
+    print_backtest(result)
+    if args.json:
+        Path(args.json).write_text(json.dumps(result, indent=2))
     return 0
 
 
@@ -110,6 +131,8 @@ COMMANDS: dict[str, Command] = {
     "summary": Command("print what dbt built: relations, row counts, capture figures", _add_summary, _run_summary),
     "sql-to-parquet": Command("run a compiled SQL file on DuckDB and write the rows as Parquet (to map your own data)",
                               _add_sql_to_parquet, _run_sql_to_parquet),
+    "cohort-backtest": Command("after a build with an earlier as_of: intent AUC and RFM segments against what "
+                               "customers did next", _add_backtest, _run_backtest),
     "bench": Command("run a named benchmark: wall time, peak RSS, ratio to a baseline from the same run",
                      _add_bench, _run_bench),
 }

@@ -1,0 +1,509 @@
+"""Fit/score orchestration behind the thin dbt Python models (python_models/cohorts/).
+
+``fit_table`` fits one method for every window on a deterministic sample of customers and
+returns the fitted models as rows (method, window, model_version, model JSON, quality, status,
+reason). ``score_reader`` reads the latest fitted model per window and scores every customer in
+batches, streaming Arrow record batches, so memory stays bounded as customers grow.
+
+Engine differences stay here: on DuckDB ``session`` is a connection and relations are DuckDB
+relations (their SQL is used as a sub-query).
+"""
+from __future__ import annotations
+
+import hashlib
+import importlib
+import json
+import math
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from .buckets import KINDS, BucketBatch, WindowSpec, window_specs
+from .contract import FitInput, InsufficientData, ScoreInput, ScoreResult, to_jsonable
+
+PYTHON_METHODS = ("kmeans", "hierarchical", "dbscan", "gaussian_mixture", "lda_topics", "word2vec",
+                  "graph_clustering", "survival", "intent")
+FIT_SCHEMA = pa.schema([
+    ("method_id", pa.string()), ("window_id", pa.string()), ("model_version", pa.string()),
+    ("status", pa.string()), ("reason", pa.string()), ("as_of", pa.timestamp("us")),
+    ("fitted_at", pa.timestamp("us")), ("n_fit", pa.int64()), ("fit_seconds", pa.float64()),
+    ("quality_json", pa.string()), ("model_json", pa.string()),
+])
+ASSIGNMENT_SCHEMA = pa.schema([
+    ("customer_key", pa.string()), ("method_id", pa.string()), ("window_id", pa.string()),
+    ("cohort_id", pa.string()), ("cohort_label", pa.string()), ("confidence", pa.float64()),
+    ("source_attribution", pa.string()), ("model_version", pa.string()), ("as_of", pa.timestamp("us")),
+    ("score", pa.float64()), ("unassigned_reason", pa.string()),
+])
+INTENT_HORIZON_H = 168
+SURVIVAL_HORIZON_H = 2160
+# Feature kinds each matrix method is fitted on.
+METHOD_KINDS = {
+    "lda_topics": ("signal_category", "signal_type"),
+    "word2vec": ("signal_type", "signal_category"),
+    "intent": ("signal_type", "channel"),
+    "survival": ("signal_type",),
+}
+
+
+@dataclass
+class Settings:
+    fit_sample: int = 50_000
+    score_batch: int = 200_000
+    seed: int = 42
+    force_refit: bool = False
+
+    @classmethod
+    def from_config(cls, raw: dict | None) -> "Settings":
+        raw = raw or {}
+        force = str(raw.get("force_refit", "false")).strip().lower() in ("true", "1", "yes")
+        return cls(int(float(raw.get("fit_sample", 50_000))), int(float(raw.get("score_batch", 200_000))),
+                   int(float(raw.get("seed", 42))), force)
+
+
+class Inputs:
+    """The relations a cohort model reads, as SQL sub-queries on one DuckDB connection."""
+
+    def __init__(self, session, *, buckets, window_buckets, context, methods, sufficiency,
+                 sequences=None, edges=None):
+        self.con = session
+        self.buckets_sql = _sql(buckets)
+        self.window_buckets = _df(session, window_buckets)
+        self.specs = window_specs(self.window_buckets)
+        ctx = _df(session, context)
+        self.as_of = pd.Timestamp(ctx["as_of"].iloc[0]).to_pydatetime()
+        self.methods = _df(session, methods).set_index("method_id")
+        self.sufficiency = _df(session, sufficiency).set_index(["method_id", "window_id"])
+        self.sequences_sql = _sql(sequences) if sequences is not None else None
+        self.edges_sql = _sql(edges) if edges is not None else None
+        self.windows = sorted({w for w, _ in self.specs}, key=_window_order)
+
+    def read_buckets(self, predicate: str, flag: str = "true") -> BucketBatch:
+        """Bucket rows of the customers matching predicate; `flag` (a boolean SQL expression of
+        customer_key) is kept per customer as BucketBatch.flag."""
+        cols = "customer_key, signal_type, channel, source_system, category, time_bucket, " \
+               f"event_count, amount_sum, first_occurred_at, ({flag}) as flag"
+        tbl = self.con.sql(f"select {cols} from ({self.buckets_sql}) as b where {predicate}").to_arrow_table()
+        return BucketBatch(tbl, self.window_buckets)
+
+    def n_customers(self) -> int:
+        return int(self.con.sql(f"select count(distinct customer_key) from ({self.buckets_sql}) b").fetchall()[0][0])
+
+
+def _sql(rel) -> str:
+    return rel.sql_query() if hasattr(rel, "sql_query") else f"select * from {rel}"
+
+
+def _df(con, rel) -> pd.DataFrame:
+    return con.sql(_sql(rel)).df()
+
+
+def _window_order(w: str) -> int:
+    return ["24h", "7d", "28d", "90d", "365d", "lifetime"].index(w) if w in (
+        "24h", "7d", "28d", "90d", "365d", "lifetime") else 99
+
+
+def _method_module(method_id: str):
+    return importlib.import_module(f"marketing_signals.cohorts.methods.{method_id}")
+
+
+def _log(msg: str) -> None:
+    print(f"[marketing_signals.cohorts] {datetime.now(timezone.utc):%H:%M:%S} {msg}", flush=True)
+
+
+# ---------------------------------------------------------------------------------- fitting
+def fit_table(method_id: str, inputs: Inputs, settings: Settings, previous=None) -> pa.Table:
+    """Fitted models for every window that is due a refit (one row per window)."""
+    reg = inputs.methods.loc[method_id]
+    due = _windows_due(method_id, inputs, settings, previous, int(reg["refit_cadence_days"]))
+    rows = []
+    if not due:
+        _log(f"{method_id}: every window fitted within {int(reg['refit_cadence_days'])} days; no refit")
+        return pa.Table.from_pylist([], schema=FIT_SCHEMA)
+    n_total = max(inputs.n_customers(), 1)
+    per_million = min(1_000_000, math.ceil(settings.fit_sample / n_total * 1_000_000))
+    small = _small_windows(method_id, inputs, due, settings)
+    sample = inputs.read_buckets(_fit_sample_predicate(inputs, small, per_million, settings),
+                                 flag=_sample_predicate(per_million, settings.seed))
+    _log(f"{method_id}: fitting {len(due)} windows on a sample of {sample.n} customers")
+    module = _method_module(method_id)
+    for window_id in due:
+        t0 = time.perf_counter()
+        status, reason, model, n_fit = "fitted", None, None, 0
+        suff = inputs.sufficiency.loc[(method_id, window_id)]
+        if suff["status"] != "sufficient":
+            status, reason = "insufficient_data", suff["reason"]
+        else:
+            try:
+                # the hash sample, or everyone eligible where the window's population is small
+                in_fit = np.ones(sample.n, bool) if window_id in small else sample.flag
+                data = _fit_input(method_id, window_id, inputs, sample, reg, in_fit)
+                n_fit = len(data.customer_keys)
+                fitted = module.fit(data, seed=settings.seed, options=_options(reg))
+                model = {"columns": data.columns, "kinds": list(_kinds(method_id)), "fitted": to_jsonable(fitted)}
+            except InsufficientData as exc:
+                status, reason = "insufficient_data", f"insufficient_data: {exc}"
+        seconds = time.perf_counter() - t0
+        model_json = json.dumps(model, separators=(",", ":"), allow_nan=False) if model else None
+        version = _version(method_id, window_id, inputs.as_of, model_json) if model else None
+        quality = (model or {}).get("fitted", {}).get("quality", {})
+        rows.append({"method_id": method_id, "window_id": window_id, "model_version": version,
+                     "status": status, "reason": reason, "as_of": inputs.as_of,
+                     "fitted_at": datetime.now(timezone.utc).replace(tzinfo=None), "n_fit": n_fit,
+                     "fit_seconds": seconds, "quality_json": json.dumps(to_jsonable(quality)),
+                     "model_json": model_json})
+        _log(f"{method_id} {window_id}: {status} in {seconds:.1f}s" + (f" ({reason})" if reason else ""))
+    return pa.Table.from_pylist(rows, schema=FIT_SCHEMA)
+
+
+def _windows_due(method_id, inputs, settings, previous, cadence_days) -> list[str]:
+    if previous is None or settings.force_refit:
+        return list(inputs.windows)
+    prev = inputs.con.sql(
+        f"select window_id, max(fitted_at) as fitted_at, max(as_of) as as_of from ({_sql(previous)}) p "
+        f"where method_id = '{method_id}' group by 1").df().set_index("window_id")
+    due = []
+    for w in inputs.windows:
+        if w not in prev.index:
+            due.append(w)
+            continue
+        age = inputs.as_of - pd.Timestamp(prev.loc[w, "as_of"]).to_pydatetime()
+        if age >= timedelta(days=cadence_days):
+            due.append(w)
+    return due
+
+
+def _sample_predicate(per_million: int, seed: int) -> str:
+    return f"(hash(customer_key || '#{seed}') % 1000000) < {per_million}"
+
+
+def _small_windows(method_id, inputs: Inputs, windows, settings: Settings) -> list[str]:
+    """Finite windows whose eligible population fits in one fitting sample: fitted on everyone
+    eligible, since hash sampling would starve them."""
+    return [w for w in windows
+            if 0 < int(inputs.sufficiency.loc[(method_id, w), "eligible_customers"]) <= settings.fit_sample
+            and inputs.specs[(w, "as_of")].hours is not None]
+
+
+def _fit_sample_predicate(inputs: Inputs, small: list[str], per_million: int, settings: Settings) -> str:
+    predicate = _sample_predicate(per_million, settings.seed)
+    if small:
+        buckets = sorted(set().union(*(inputs.specs[(w, "as_of")].buckets for w in small)))
+        predicate += (f" or customer_key in (select customer_key from ({inputs.buckets_sql}) s "
+                      f"where time_bucket in ({', '.join(map(str, buckets))}))")
+    return predicate
+
+
+def _version(method_id, window_id, as_of, model_json) -> str:
+    digest = hashlib.sha256(model_json.encode()).hexdigest()[:10]
+    return f"{method_id}/{window_id}/{as_of:%Y%m%dT%H%M}/{digest}"
+
+
+def _options(reg) -> dict:
+    options = {"min_customers": int(reg["min_customers"])}
+    if reg.name == "survival":
+        options |= {"event": "repurchase", "horizon_days": SURVIVAL_HORIZON_H / 24}
+    return options
+
+
+def _kinds(method_id: str) -> tuple[str, ...]:
+    return METHOD_KINDS.get(method_id, ("signal_type", "category", "channel"))
+
+
+def _eligible(batch: BucketBatch, spec: WindowSpec, reg) -> np.ndarray:
+    events, distinct = batch.signal_totals(spec)
+    return (events >= int(reg["min_events_per_customer"])) & (distinct >= int(reg["min_distinct_signal_types"]))
+
+
+def _fit_input(method_id, window_id, inputs: Inputs, sample: BucketBatch, reg, in_fit) -> FitInput:
+    spec = inputs.specs[(window_id, "as_of")]
+    kinds = _kinds(method_id)
+    if method_id == "intent":
+        return _intent_fit_input(window_id, inputs, sample, reg, kinds, in_fit)
+    if method_id == "survival":
+        return _survival_fit_input(window_id, inputs, sample, reg, kinds, in_fit)
+    ok = _eligible(sample, spec, reg) & in_fit
+    columns = sample.columns(spec, kinds)
+    X = sample.matrix(spec, columns)[ok]
+    keys = sample.customer_keys[ok]
+    extra = {}
+    if method_id == "word2vec":
+        extra["sequences"] = _sequences(inputs, spec)
+    if method_id == "graph_clustering":
+        extra["edges"] = _edges(inputs, spec)
+    return FitInput(keys, X, columns, extra)
+
+
+def _sequences(inputs: Inputs, spec: WindowSpec) -> list[list[str]]:
+    if inputs.sequences_sql is None:
+        raise InsufficientData("no event sequences relation was given")
+    cond = _time_condition("occurred_at", inputs.as_of, spec)
+    df = inputs.con.sql(
+        f"select customer_key, signal_type, category from ({inputs.sequences_sql}) s where {cond} "
+        f"order by customer_key, occurred_at, signal_type").df()
+    tokens = np.where(df["category"].notna(), df["signal_type"] + "|" + df["category"].fillna(""), df["signal_type"])
+    groups = pd.Series(tokens).groupby(df["customer_key"].to_numpy(), sort=False)
+    return [list(g) for _, g in groups if len(g) >= 2]
+
+
+def _edges(inputs: Inputs, spec: WindowSpec) -> pd.DataFrame:
+    if inputs.edges_sql is None:
+        raise InsufficientData("no graph edges relation was given")
+    cond = _time_condition("occurred_at", inputs.as_of, spec)
+    return inputs.con.sql(
+        f"select least(src_customer_key, dst_customer_key) as src, greatest(src_customer_key, dst_customer_key) as dst, "
+        f"cast(count(*) as double) as weight from ({inputs.edges_sql}) e where {cond} group by 1, 2").df()
+
+
+def _time_condition(col: str, as_of: datetime, spec: WindowSpec) -> str:
+    upper = f"{col} <= timestamp '{as_of:%Y-%m-%d %H:%M:%S.%f}'"
+    if spec.hours is None:
+        return upper
+    return upper + f" and {col} > timestamp '{as_of:%Y-%m-%d %H:%M:%S.%f}' - interval {spec.hours} hour"
+
+
+def _anchor(inputs: Inputs, hours: int) -> str:
+    return "as_of" if hours == 0 else f"as_of_minus_{hours}h"
+
+
+def _numeric(batch: BucketBatch, spec: WindowSpec, anchor_time: datetime) -> np.ndarray:
+    """Days since the customer's last event and last purchase in the window, capped at 400."""
+    last = batch.last_event_time(spec)
+    last_p = batch.last_event_time(spec, "purchase")
+    t = pd.Timestamp(anchor_time)
+    d1 = ((t - pd.to_datetime(last)).dt.total_seconds() / 86400).fillna(400).clip(0, 400)
+    d2 = ((t - pd.to_datetime(last_p)).dt.total_seconds() / 86400).fillna(400).clip(0, 400)
+    return np.column_stack([d1.to_numpy(), d2.to_numpy()])
+
+
+RECENT_WINDOWS = ("7d", "28d")
+INTENT_NUMERIC = ["days_since_last_event", "days_since_last_purchase", "days_since_first_event",
+                  *[f"{kind}_{w}" for w in RECENT_WINDOWS for kind in ("events", "purchase_events", "cart_events")]]
+
+
+def _intent_numeric(batch: BucketBatch, inputs: "Inputs", spec: WindowSpec, anchor_time: datetime) -> np.ndarray:
+    """Recency plus the last 7 and 28 days' activity at the same anchor, whatever the window:
+    purchase intent is mostly recent behaviour, so every window's model sees it."""
+    first = pd.to_datetime(batch.first_event_time(spec))
+    tenure = ((pd.Timestamp(anchor_time) - first).dt.total_seconds() / 86400).fillna(0).clip(0, None)
+    cols = [_numeric(batch, spec, anchor_time), tenure.to_numpy()[:, None]]
+    for w in RECENT_WINDOWS:
+        recent = inputs.specs.get((w, spec.anchor_id))
+        if recent is None:
+            cols.append(np.zeros((batch.n, 3)))
+            continue
+        events, _ = batch.signal_totals(recent)
+        X = batch.matrix(recent, ["signal_type:purchase", "signal_type:add_to_cart", "signal_type:checkout_start"])
+        X = X.toarray()
+        cols.append(np.column_stack([events, X[:, 0], X[:, 1] + X[:, 2]]))
+    return np.column_stack(cols)
+
+
+def _intent_fit_input(window_id, inputs, sample, reg, kinds, in_fit) -> FitInput:
+    spec_train = inputs.specs[(window_id, _anchor(inputs, 2 * INTENT_HORIZON_H))]
+    spec_hold = inputs.specs[(window_id, _anchor(inputs, INTENT_HORIZON_H))]
+    spec_now = inputs.specs[(window_id, "as_of")]
+    columns = sample.columns(spec_now, kinds)
+    ok_train = _eligible(sample, spec_train, reg) & in_fit
+    ok_hold = _eligible(sample, spec_hold, reg) & in_fit
+    y_train = (sample.purchases(INTENT_HORIZON_H, 2 * INTENT_HORIZON_H) > 0).astype(int)
+    y_hold = (sample.purchases(0, INTENT_HORIZON_H) > 0).astype(int)
+    t_train = inputs.as_of - timedelta(hours=2 * INTENT_HORIZON_H)
+    t_hold = inputs.as_of - timedelta(hours=INTENT_HORIZON_H)
+    train = {"X": sample.matrix(spec_train, columns)[ok_train], "y": y_train[ok_train],
+             "numeric": _intent_numeric(sample, inputs, spec_train, t_train)[ok_train]}
+    hold = {"X": sample.matrix(spec_hold, columns)[ok_hold], "y": y_hold[ok_hold],
+            "numeric": _intent_numeric(sample, inputs, spec_hold, t_hold)[ok_hold]}
+    return FitInput(sample.customer_keys[ok_train], train["X"], columns,
+                    {"train": train | {"numeric_columns": INTENT_NUMERIC}, "holdout": hold | {"numeric_columns": INTENT_NUMERIC}})
+
+
+def _survival_frame(batch: BucketBatch, spec: WindowSpec, anchor_time: datetime, columns) -> pd.DataFrame:
+    X = batch.matrix(spec, columns)
+    events, distinct = batch.signal_totals(spec)
+    num = _numeric(batch, spec, anchor_time)
+    amount = batch.matrix(spec, ["signal_type:purchase"], weights="amount").toarray()[:, 0]
+    purchases = X[:, columns.index("signal_type:purchase")].toarray()[:, 0] if "signal_type:purchase" in columns else 0
+    return pd.DataFrame({
+        "x_log_events": np.log1p(events), "x_distinct_types": distinct,
+        "x_log_purchases": np.log1p(purchases), "x_log_spend": np.log1p(np.clip(amount, 0, None)),
+        "x_days_since_last_event": num[:, 0], "x_days_since_last_purchase": num[:, 1],
+    })
+
+
+def _survival_fit_input(window_id, inputs, sample, reg, kinds, in_fit) -> FitInput:
+    """Customers as of the 90-day backtest anchor: covariates from the window ending there,
+    outcome = days to their next purchase after it (censored at 90 days)."""
+    spec = inputs.specs[(window_id, _anchor(inputs, SURVIVAL_HORIZON_H))]
+    anchor_time = inputs.as_of - timedelta(hours=SURVIVAL_HORIZON_H)
+    columns = ["signal_type:purchase"]
+    ok = _eligible(sample, spec, reg) & in_fit
+    frame = _survival_frame(sample, spec, anchor_time, columns)
+    nxt = pd.to_datetime(sample.first_purchase_time(0, SURVIVAL_HORIZON_H))
+    waited = (nxt - pd.Timestamp(anchor_time)).dt.total_seconds() / 86400
+    horizon_days = SURVIVAL_HORIZON_H / 24
+    # Time to the next purchase after the anchor (event = repurchase), censored at the horizon;
+    # the lapse risk scored later is the probability of no purchase within the horizon.
+    frame["event"] = waited.notna().astype(int).to_numpy()
+    frame["duration_days"] = waited.fillna(horizon_days).clip(lower=0.01, upper=horizon_days).to_numpy()
+    frame = frame[ok].reset_index(drop=True)
+    return FitInput(sample.customer_keys[ok], sample.matrix(spec, columns)[ok], columns,
+                    {"survival": frame, "horizon_days": horizon_days})
+
+
+# ---------------------------------------------------------------------------------- scoring
+def score_reader(method_id: str, inputs: Inputs, fits, settings: Settings) -> pa.RecordBatchReader:
+    """Stream assignments for every customer × window with a fitted model."""
+    latest = inputs.con.sql(
+        f"select * from ({_sql(fits)}) f where method_id = '{method_id}' and status = 'fitted' "
+        f"qualify row_number() over (partition by window_id order by fitted_at desc) = 1").df()
+    models = {r.window_id: (r.model_version, json.loads(r.model_json)) for r in latest.itertuples()}
+    reg = inputs.methods.loc[method_id]
+    n_total = max(inputs.n_customers(), 1)
+    n_batches = max(1, math.ceil(n_total / settings.score_batch))
+    module = _method_module(method_id)
+
+    def batches():
+        for i in range(n_batches):
+            if not models:
+                break
+            t0 = time.perf_counter()
+            batch = inputs.read_buckets(f"hash(customer_key) % {n_batches} = {i}")
+            rows = 0
+            for window_id, (version, model) in models.items():
+                out = _score_window(method_id, module, window_id, version, model, inputs, batch, reg)
+                if out is not None:
+                    rows += out.num_rows
+                    yield out
+            _log(f"{method_id}: batch {i + 1}/{n_batches} ({batch.n} customers, {rows} rows) "
+                 f"in {time.perf_counter() - t0:.1f}s")
+
+    return pa.RecordBatchReader.from_batches(ASSIGNMENT_SCHEMA, batches())
+
+
+def _score_window(method_id, module, window_id, version, model, inputs, batch, reg):
+    spec = inputs.specs[(window_id, "as_of")]
+    ok = _eligible(batch, spec, reg)
+    if not ok.any():
+        return None
+    columns = model["columns"]
+    X = batch.matrix(spec, columns)
+    extra = {}
+    if method_id == "intent":
+        extra["numeric"] = _intent_numeric(batch, inputs, spec, inputs.as_of)[ok]
+        extra["numeric_columns"] = INTENT_NUMERIC
+    if method_id == "survival":
+        extra["survival"] = _survival_frame(batch, spec, inputs.as_of, columns)[ok].reset_index(drop=True)
+    data = ScoreInput(batch.customer_keys[ok], X[ok], columns, extra)
+    res: ScoreResult = module.score(model["fitted"], data)
+    return _assemble(method_id, window_id, version, model, data, res, batch, spec, ok, inputs.as_of)
+
+
+def _assemble(method_id, window_id, version, model, data: ScoreInput, res: ScoreResult, batch, spec, ok, as_of):
+    n = len(data.customer_keys)
+    idx = np.asarray(res.cohort_index, dtype=np.int64)
+    labels = model["fitted"].get("labels", [])
+    assigned = idx >= 0
+    cohort_id = np.where(assigned, [f"{method_id}:{i}" for i in idx], None)
+    label = np.array([labels[i] if 0 <= i < len(labels) else None for i in idx], dtype=object)
+    conf = np.where(assigned, np.clip(np.nan_to_num(np.asarray(res.confidence, float), nan=0.0), 0, 1), np.nan)
+    reason = np.array(res.reason if res.reason is not None else [None] * n, dtype=object)
+    reason[assigned] = None
+    reason[~assigned & pd.isna(reason)] = f"{method_id}: not assigned"
+    attribution = _attribution(data, res, batch, spec, ok, assigned)
+    score = np.asarray(res.score, float) if res.score is not None else np.full(n, np.nan)
+    return pa.record_batch({
+        "customer_key": pa.array(data.customer_keys.astype(str)),
+        "method_id": pa.array([method_id] * n), "window_id": pa.array([window_id] * n),
+        "cohort_id": pa.array(cohort_id, pa.string()), "cohort_label": pa.array(label, pa.string()),
+        "confidence": pa.array(conf, pa.float64(), from_pandas=True),
+        "source_attribution": pa.array(attribution, pa.string()),
+        "model_version": pa.array([version] * n),
+        "as_of": pa.array([as_of] * n, pa.timestamp("us")),
+        "score": pa.array(score, pa.float64(), from_pandas=True),
+        "unassigned_reason": pa.array(reason, pa.string()),
+    }, schema=ASSIGNMENT_SCHEMA)
+
+
+def _attribution(data: ScoreInput, res: ScoreResult, batch: BucketBatch, spec, ok, assigned,
+                 top: int = 5) -> np.ndarray:
+    """JSON per assigned customer (None elsewhere): the signal types that drove the assignment
+    (the method's column contributions, else the customer's own mix) and the source systems
+    the customer's events in the window came from, top `top` of each, weights summing to 1."""
+    out = np.full(len(data.customer_keys), None, dtype=object)
+    if not assigned.any():
+        return out
+    cols = data.columns
+    type_of = np.array([_signal_type_of(c) for c in cols], dtype=object)
+    types = sorted({t for t in type_of if t})
+    W = res.contribution if res.contribution is not None else data.X
+    W = W[assigned] if not hasattr(W, "tocsr") else W.tocsr()[assigned]
+    # column -> signal type aggregation as a sparse product
+    agg = np.zeros((len(cols), len(types)))
+    for j, t in enumerate(types):
+        agg[type_of == t, j] = 1.0
+    T = W @ agg if hasattr(W, "tocsr") else np.clip(np.nan_to_num(np.asarray(W, float)), 0, None) @ agg
+    T = np.asarray(T)
+    src_cols = batch.columns(spec, ("source_system",))
+    S = batch.matrix(spec, src_cols)[ok][assigned].toarray()
+    src_names = [c.split(":", 1)[1] for c in src_cols]
+    type_json = _top_json(np.clip(T, 0, None), types, top)
+    src_json = _top_json(S, src_names, top)
+    out[assigned] = [f'{{"signal_types":{a},"source_systems":{b}}}' for a, b in zip(type_json, src_json)]
+    return out
+
+
+def _top_json(W: np.ndarray, names: list[str], k: int) -> list[str]:
+    """Row-wise top-k of W as JSON objects {name: weight} with weights normalised to sum 1."""
+    if W.shape[1] == 0:
+        return ["{}"] * W.shape[0]
+    k = min(k, W.shape[1])
+    order = np.argsort(-W, axis=1)[:, :k]
+    vals = np.take_along_axis(W, order, axis=1)
+    sums = vals.sum(axis=1, keepdims=True)
+    share = np.round(np.divide(vals, sums, out=np.zeros_like(vals), where=sums > 0), 4)
+    quoted = np.array([json.dumps(n) for n in names], dtype=object)
+    keys = quoted[order]
+    return ["{" + ",".join(f"{kk}:{v:g}" for kk, v, w in zip(kr, vr, raw) if w > 0) + "}"
+            for kr, vr, raw in zip(keys, share.tolist(), vals.tolist())]
+
+
+def _signal_type_of(col: str) -> str | None:
+    kind, _, value = col.partition(":")
+    if kind == "signal_type":
+        return value
+    if kind == "signal_category":
+        return value.split("|", 1)[0]
+    return None
+
+
+# ---------------------------------------------------------------------------------- retention
+LAPSE_DAYS = 90
+
+
+def retention_table(con, customers, context) -> pa.Table:
+    """Kaplan-Meier retention curves per acquisition month (first event month, lifetime window).
+
+    A customer is retained while active; they lapse at their last event if it is more than
+    LAPSE_DAYS before as_of (event observed), else they are censored at as_of.
+    """
+    from .methods.survival import retention_curves
+
+    as_of = pd.Timestamp(_df(con, context)["as_of"].iloc[0])
+    df = con.sql(
+        f"select date_trunc('month', first_occurred_at) as acquisition_month, first_occurred_at, last_occurred_at "
+        f"from ({_sql(customers)}) c where window_id = 'lifetime'").df()
+    if df.empty:
+        return pa.table({"acquisition_month": pa.array([], pa.timestamp("us"))})
+    lapsed = (as_of - df["last_occurred_at"]).dt.total_seconds() / 86400 > LAPSE_DAYS
+    end = df["last_occurred_at"].where(lapsed, as_of)
+    durations = ((end - df["first_occurred_at"]).dt.total_seconds() / 86400).clip(lower=0.01)
+    curves = retention_curves(durations.to_numpy(), lapsed.astype(int).to_numpy(),
+                              df["acquisition_month"].dt.strftime("%Y-%m").to_numpy())
+    curves.insert(0, "as_of", as_of)
+    curves["lapse_definition_days"] = LAPSE_DAYS
+    return pa.Table.from_pandas(curves, preserve_index=False)

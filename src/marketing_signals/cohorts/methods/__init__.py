@@ -1,0 +1,1 @@
+"""One module per Python cohort method; each follows the contract in ``contract.py``."""
