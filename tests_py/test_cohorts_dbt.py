@@ -110,3 +110,13 @@ def test_rebuild_reuses_fitted_models_and_changes_nothing(cohort_project, tmp_pa
     before = snapshot()
     project.dbt("build", "--exclude", "resource_type:test", "resource_type:unit_test")
     assert snapshot() == before
+
+
+def test_forced_refit_appends_a_new_model_version(cohort_project, tmp_path):
+    project = cohort_project.copy(tmp_path / "refit")
+    fits = project.relation("cohort_fit_kmeans")
+    before = project.query(f"select count(*) from {fits} where status = 'fitted'")[0][0]
+    project.vars = '{"marketing_signals__cohort_force_refit": true, "marketing_signals__cohort_fit_sample": 30000}'
+    project.dbt("run", "--select", "cohort_fit_kmeans")
+    after = project.query(f"select count(*) from {fits} where status = 'fitted'")[0][0]
+    assert after == 2 * before

@@ -13,7 +13,7 @@ select
     buckets.source_system,
     buckets.category,
     cast(sum(buckets.event_count) as bigint) as event_count,
-    sum(buckets.amount_sum) as amount_sum,
+    cast(sum(cast(buckets.amount_sum as decimal(18, 2))) as double) as amount_sum,
     min(buckets.first_occurred_at) as first_occurred_at,
     max(buckets.last_occurred_at) as last_occurred_at
 from {{ ref('cohort_signal_buckets') }} as buckets

@@ -10,7 +10,7 @@ with per_type as (
         windows.window_id,
         buckets.signal_type,
         sum(buckets.event_count) as event_count,
-        sum(buckets.amount_sum) as amount_sum,
+        sum(cast(buckets.amount_sum as decimal(18, 2))) as amount_sum,
         min(buckets.first_occurred_at) as first_occurred_at,
         max(buckets.last_occurred_at) as last_occurred_at
     from {{ ref('cohort_signal_buckets') }} as buckets

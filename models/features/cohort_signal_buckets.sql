@@ -17,7 +17,8 @@ select
     {{ marketing_signals.json_text_field('properties', 'category') }} as category,
     cast({{ marketing_signals.cohort_bucket_expression('occurred_at', as_of, buckets) }} as integer) as time_bucket,
     cast(count(*) as bigint) as event_count,
-    cast(sum(amount) as double) as amount_sum,
+    -- summed as decimals: exact, so a rebuild reproduces every amount (and every rank on it)
+    cast(sum(cast(amount as decimal(18, 2))) as double) as amount_sum,
     min(occurred_at) as first_occurred_at,
     max(occurred_at) as last_occurred_at
 from {{ ref('signals_staged') }}

@@ -90,6 +90,8 @@ def _add_bench(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", default=None, help="generated data folder to use (default data/bench/<customers>, "
                                                  "generated there when missing)")
     p.add_argument("--work-dir", default=None, help="scratch folder for databases (default bench_results/work)")
+    p.add_argument("--skip-double", action="store_true",
+                   help="cohorts: skip re-running the Python methods on twice the customers")
 
 
 def _run_bench(args: argparse.Namespace) -> int:
@@ -103,7 +105,7 @@ def _run_bench(args: argparse.Namespace) -> int:
     if args.name == "capture":
         capture.run(args.customers, args.seed, data, project, work)
     elif args.name == "cohorts":
-        cohorts.run(args.customers, args.seed, data, project, work)
+        cohorts.run(args.customers, args.seed, data, project, work, double=not args.skip_double)
     return 0
 
 

@@ -44,4 +44,35 @@ def summarize(duckdb_path: Path) -> None:
     for reason, n in con.execute(f"select reason_code, count(*) from {relation_name(con, 'signals_quarantine')} "
                                  "group by 1 order by 2 desc").fetchall():
         print(f"  {reason:<28}{n:>10,}")
+    _cohort_summary(con)
     con.close()
+
+
+def _cohort_summary(con) -> None:
+    """Coverage of the 13 × 6 method-window grid and the headline quality figures."""
+    try:
+        coverage = relation_name(con, "cohort_coverage")
+        quality = relation_name(con, "cohort_quality")
+    except SystemExit:
+        return
+    as_of = con.execute(f"select max(as_of) from {relation_name(con, 'cohort_run_context')}").fetchone()[0]
+    print(f"\nCohorts as of {as_of} (assigned customers per method × window; '-' = not computed, see reason):")
+    grid = con.execute(f"select method_id, window_id, assigned_customers, status from {coverage}").fetchall()
+    windows = ["24h", "7d", "28d", "90d", "365d", "lifetime"]
+    cells = {(m, w): (n if s == "assigned" else None) for m, w, n, s in grid}
+    print(f"  {'method':<18}" + "".join(f"{w:>11}" for w in windows))
+    for m in sorted({m for m, _ in cells}):
+        print(f"  {m:<18}" + "".join(f"{cells.get((m, w)) or '-':>11,}" if cells.get((m, w)) else f"{'-':>11}"
+                                     for w in windows))
+    for m, w, reason in con.execute(f"select method_id, window_id, reason from {coverage} "
+                                    "where status <> 'assigned' order by 1, 2").fetchall():
+        print(f"  not computed: {m} × {w}: {reason}")
+    rows = con.execute(f"""
+        select method_id, metric, value, n_customers from {quality}
+        where window_id = 'lifetime' and metric in ('ari_vs_planted_persona', 'ari_vs_planted_communities',
+              'exact_match_vs_planted_funnel', 'auc_holdout', 'silhouette', 'stability_ari')
+        order by 1, 2""").fetchall()
+    if rows:
+        print("Quality, lifetime window:")
+        for m, metric, value, n in rows:
+            print(f"  {m:<18}{metric:<32}{value:>8.3f}  (n={n:,})")

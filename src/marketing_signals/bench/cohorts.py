@@ -24,7 +24,8 @@ PYTHON = ["python_models/cohorts", "--exclude", "cohort_quality"]
 REST = ["models/cohorts", "cohort_quality"]
 
 
-def run(customers: int, seed: int, data_dir: Path | None, project_dir: Path, work_dir: Path) -> dict:
+def run(customers: int, seed: int, data_dir: Path | None, project_dir: Path, work_dir: Path,
+        double: bool = True) -> dict:
     data_dir = ensure_data(customers, seed, data_dir or project_dir / "data" / "bench" / str(customers))
     events_glob = str((data_dir / "raw" / "events" / "*.parquet").resolve())
     work_dir.mkdir(parents=True, exist_ok=True)
@@ -62,6 +63,7 @@ def run(customers: int, seed: int, data_dir: Path | None, project_dir: Path, wor
         steps.append(m)
     total = Measurement("cohorts: whole stage", sum(s.wall_s for s in steps), max(s.peak_rss_mib for s in steps),
                         "sum of the three dbt commands; peak RSS is the largest of the three")
+    doubled = _python_at_double_size(db, work_dir, env, common, dbt) if double else None
 
     import duckdb
 
@@ -76,16 +78,94 @@ def run(customers: int, seed: int, data_dir: Path | None, project_dir: Path, wor
     print(f"cohort_assignments rows {rows:,}; coverage {dict(coverage)}")
     for m, w, r in not_computed:
         print(f"  not computed: {m} × {w}: {r}")
-    result = report("cohorts", customers, [floor, *steps, total], baseline=floor.name,
+    rows_out = [floor, *steps, total] + ([doubled] if doubled else [])
+    result = report("cohorts", customers, rows_out, baseline=floor.name,
                     extra={"assignment_rows": rows, "coverage": dict(coverage),
                            "not_computed": [list(x) for x in not_computed],
                            "goal": "cohort stage <= 4.0 x floor; peak RSS <= 6 GB"},
                     out_dir=project_dir / "bench_results")
     print(f"goal: cohort stage <= 4.0 x floor -> {total.wall_s / floor.wall_s:.2f}x; "
           f"peak RSS {total.peak_rss_mib / 1024:.2f} GiB (python methods {steps[1].peak_rss_mib / 1024:.2f} GiB)")
+    if doubled:
+        print(f"python methods at twice the customers: peak RSS {doubled.peak_rss_mib / 1024:.2f} GiB, "
+              f"{doubled.peak_rss_mib / steps[1].peak_rss_mib:.2f}x the single size (goal within 1.2x)")
     return result
+
+
+def _python_at_double_size(db: Path, work_dir: Path, env: dict, common: list, dbt: str) -> Measurement:
+    """The Python methods (refit and rescore) on twice the customers: a copy of the database
+    whose bucket table holds every customer twice (the copy's keys get a suffix)."""
+    import shutil
+
+    import duckdb
+
+    from marketing_signals.summary import relation_name
+    copy = work_dir / "cohorts_x2.duckdb"
+    shutil.copy(db, copy)
+    con = duckdb.connect(str(copy))
+    buckets = relation_name(con, "cohort_signal_buckets")
+    con.execute(f"insert into {buckets} select customer_key || '~2' as customer_key, * exclude (customer_key) "
+                f"from {buckets}")
+    n = con.execute(f"select count(distinct customer_key) from {buckets}").fetchone()[0]
+    con.close()
+    print(f"measuring python methods at twice the customers ({n:,}) ...")
+    m = measure("python methods at 2x customers", [dbt, "run", "--full-refresh", "--select", *PYTHON, *common],
+                env=env | {"MARKETING_SIGNALS_DUCKDB_PATH": str(copy.resolve())},
+                detail=f"{n:,} customers: the bucket table duplicated under new keys; fits redone (full refresh)")
+    copy.unlink(missing_ok=True)
+    return m
 
 
 def _per_model(target: Path) -> dict:
     results = json.loads((target / "run_results.json").read_text())["results"]
     return {r["unique_id"].split(".")[-1]: r["execution_time"] for r in results}
+
+
+SCALING_SCRIPT = """
+import sys, duckdb
+from marketing_signals.cohorts import bridge
+from marketing_signals.summary import relation_name
+db, method = sys.argv[1], sys.argv[2]
+con = duckdb.connect(db)
+con.execute("SET memory_limit = '4GB'")
+rel = lambda name: con.table(relation_name(con, name).replace('"', ''))
+inputs = bridge.Inputs(con, buckets=rel('cohort_signal_buckets'), window_buckets=rel('cohort_window_buckets'),
+                       context=rel('cohort_run_context'), methods=rel('registry_cohort_methods'),
+                       sufficiency=rel('cohort_sufficiency'))
+settings = bridge.Settings()
+fits = bridge.fit_table(method, inputs, settings)
+con.register('scaling_fits', fits)
+reader = bridge.score_reader(method, inputs, con.table('scaling_fits'), settings)
+con.register('scaling_scores', reader)
+con.execute('create or replace table scaling_out as select * from scaling_scores')
+print(con.execute('select count(*) from scaling_out').fetchone()[0], 'rows')
+"""
+
+
+def run_python_scaling(db: Path, work_dir: Path, methods=("kmeans", "intent"), customers: int = 0) -> dict:
+    """Peak RSS of one Python method's fit + batched scoring (streamed into DuckDB, as in dbt)
+    on the built database and on a copy whose bucket table holds every customer twice."""
+    import shutil
+
+    import duckdb
+
+    from marketing_signals.summary import relation_name
+    python = sys.executable
+    copy = work_dir / "cohorts_x2.duckdb"
+    shutil.copy(db, copy)
+    con = duckdb.connect(str(copy))
+    buckets = relation_name(con, "cohort_signal_buckets")
+    con.execute(f"insert into {buckets} select customer_key || '~2' as customer_key, * exclude (customer_key) "
+                f"from {buckets}")
+    con.close()
+    rows = []
+    for method in methods:
+        for label, path in (("1x", db), ("2x", copy)):
+            print(f"measuring {method} fit + score at {label} customers ...")
+            rows.append(measure(f"{method} fit+score {label}", [python, "-c", SCALING_SCRIPT, str(path), method]))
+    copy.unlink(missing_ok=True)
+    result = report("cohorts-python-scaling", customers, rows, baseline=rows[0].name,
+                    extra={"goal": "peak RSS at 2x customers within 1.2x of 1x"}, out_dir=Path("bench_results"))
+    for i in range(0, len(rows), 2):
+        print(f"{rows[i].name.split()[0]}: peak RSS 2x / 1x = {rows[i + 1].peak_rss_mib / rows[i].peak_rss_mib:.2f}")
+    return result
