@@ -33,13 +33,26 @@ venv: $(VENV)/.installed  ## create .venv and install the package with its pinne
 
 demo: venv  ## generate demo data, dbt build on DuckDB, print what was built
 	$(BIN)/marketing-signals generate --customers $(DEMO_CUSTOMERS) --seed $(SEED) --out $(DEMO_DIR)
+	rm -f $(DEMO_DB)  # new data, new database: membership history is forward-only
 	$(MAKE) --no-print-directory build
 	$(BIN)/marketing-signals summary --duckdb $(DEMO_DB)
 
-build: venv  ## dbt build against the demo data already generated
+# The demo replays one earlier refresh (DEMO_HISTORY_DAYS before the end of the data) before the
+# current one, so membership history, transitions and calibrated confidence have history to
+# show. Only into a new database (history is forward-only); DEMO_HISTORY_DAYS=0 skips it.
+DEMO_HISTORY_DAYS ?= 7
+DEMO_ENV = MARKETING_SIGNALS_RAW_DIR=$(DEMO_DIR)/raw MARKETING_SIGNALS_TRUTH_DIR=$(DEMO_DIR)/truth \
+	MARKETING_SIGNALS_DUCKDB_PATH=$(DEMO_DB)
+
+build: venv  ## dbt build against the demo data already generated (an earlier refresh, then the current one)
 	mkdir -p $(dir $(DEMO_DB))
-	MARKETING_SIGNALS_RAW_DIR=$(DEMO_DIR)/raw MARKETING_SIGNALS_TRUTH_DIR=$(DEMO_DIR)/truth \
-		MARKETING_SIGNALS_DUCKDB_PATH=$(DEMO_DB) $(BIN)/dbt build
+	@if [ "$(DEMO_HISTORY_DAYS)" != "0" ] && [ ! -e "$(DEMO_DB)" ]; then \
+		as_of=$$($(BIN)/python -c "import json, datetime as d; end = d.date.fromisoformat(json.load(open('$(DEMO_DIR)/manifest.json'))['end_date']); print(end - d.timedelta(days=$(DEMO_HISTORY_DAYS)))"); \
+		echo "refresh 1 of 2: as_of $$as_of"; \
+		$(DEMO_ENV) $(BIN)/dbt build --vars "{\"marketing_signals__as_of\": \"$$as_of\"}" || exit 1; \
+		echo "refresh 2 of 2: as_of = the latest event"; \
+	fi
+	$(DEMO_ENV) $(BIN)/dbt build
 
 test: test-python test-dbt  ## every test: engine (pytest) and the dbt project (builds, data + unit tests)
 

@@ -17,7 +17,7 @@ from marketing_signals.cli import main as cli_main
 from marketing_signals.demo import generate
 from marketing_signals.demo import generator as G
 from marketing_signals.demo import profiles as P
-from marketing_signals.demo.events import MonthTask, _spool_by_month, write_month
+from marketing_signals.demo.events import MonthTask, _compact, _spool_by_month, write_month
 from marketing_signals.demo.streams import load_registries
 from marketing_signals.demo.util import fixed_width_strings, sample_rows
 
@@ -241,6 +241,14 @@ def test_rows_without_received_at_go_to_an_unknown_part(data, tmp_path):
     assert sum(t.num_rows for t in parts.values()) == src.num_rows
     assert sorted(pa.concat_tables(parts.values())["event_id"].to_pylist(), key=str) == \
         sorted(src["event_id"].to_pylist(), key=str)
+
+
+def test_all_null_dictionary_column_with_empty_dictionary():
+    """A row group whose dictionary column is all null after compaction (e.g. no properties
+    in a small late-arrival month; crashed 2000 customers with seed 11) is kept as it is."""
+    arr = pa.DictionaryArray.from_arrays(pa.array([None, None], pa.int32()), pa.array([], pa.string()))
+    out = _compact(arr)
+    assert out.null_count == 2 and len(out.dictionary) == 0
 
 
 def test_regeneration_removes_stale_parts(tmp_path):
@@ -648,6 +656,249 @@ def test_outcomes(con):
                         where outcome_type = 'cohort_label'""").fetchall()
     assert len(labels) == round(0.02 * CUSTOMERS)
     assert all(label == persona for _, label, persona in labels)
+
+
+# --------------------------------------------------------------------------- planted persona changes
+CHANGE_CUSTOMERS = 2000
+CHANGE_SHARE = 0.2
+CHANGE_DAYS = (55, 27)
+END = np.datetime64("2026-11-01T00:00:00", "us")    # generate()'s default end_date (exclusive)
+BEHAVIOUR_TYPES = tuple(t for t in P.SIGNAL_TYPES if t not in P.STRUCTURAL_TYPES)
+PERSONA_CHANGES_SCHEMA = pa.schema([
+    ("customer_id", pa.string()), ("from_persona", pa.string()), ("to_persona", pa.string()),
+    ("changed_at", pa.timestamp("us")), ("days_before_end", pa.int64()), ("activity_boosted", pa.bool_()),
+    ("rate_from", pa.timestamp("us")), ("events_per_28d_before", pa.float64()),
+    ("events_per_28d_after", pa.float64()),
+])
+
+
+@pytest.fixture(scope="module")
+def changed(tmp_path_factory):
+    """(out, manifest, con): 2000 customers, 20% planted changes, plus the same run without."""
+    root = tmp_path_factory.mktemp("changes")
+    kw = dict(customers=CHANGE_CUSTOMERS, seed=SEED, workers=1, progress=False)
+    manifest = generate(root / "share", persona_change_share=CHANGE_SHARE,
+                        persona_change_days_before_end=CHANGE_DAYS, **kw)
+    generate(root / "base", **kw)
+    c = duckdb.connect()
+    for name in ("share", "base"):
+        c.execute(f"create view {name}_events as select * from read_parquet('{root / name}/raw/events/*.parquet')")
+        for f in (root / name / "truth").glob("*.parquet"):
+            c.execute(f"create view {name}_{f.stem} as select * from read_parquet('{f}')")
+    c.execute(f"create view outcomes as select * from read_parquet('{root}/share/raw/outcomes/*.parquet')")
+    return root / "share", manifest, c
+
+
+def test_persona_change_share_zero_changes_nothing(data, tmp_path):
+    """share 0 (explicit, with a days list) = the run without the options, byte for byte;
+    the persona_changes truth is written with its schema and no rows."""
+    out, manifest = data
+    other = tmp_path / "share0"
+    m = generate(other, customers=CUSTOMERS, seed=SEED, workers=1, chunk_customers=CHUNK, progress=False,
+                 persona_change_share=0.0, persona_change_days_before_end=(40, 10))
+    assert m["counts"] == manifest["counts"] and m["counts"]["truth/persona_changes"] == 0
+    files = sorted(p.relative_to(out) for p in out.rglob("*") if p.is_file() and p.name != "manifest.json")
+    assert files == sorted(p.relative_to(other) for p in other.rglob("*")
+                           if p.is_file() and p.name != "manifest.json")
+    for rel in files:
+        assert (out / rel).read_bytes() == (other / rel).read_bytes(), rel
+    t = pq.read_table(out / "truth" / "persona_changes.parquet")
+    assert t.num_rows == 0 and t.schema.remove_metadata() == PERSONA_CHANGES_SCHEMA
+    assert manifest["persona_change_share"] == 0.0
+    assert (manifest["start_date"], manifest["end_date"]) == ("2024-11-01", "2026-11-01")
+
+
+def test_planted_persona_changes_truth(changed):
+    out, manifest, c = changed
+    t = pq.read_table(out / "truth" / "persona_changes.parquet")
+    assert t.schema.remove_metadata() == PERSONA_CHANGES_SCHEMA
+    assert manifest["counts"]["truth/persona_changes"] == t.num_rows == round(CHANGE_SHARE * CHANGE_CUSTOMERS)
+    assert manifest["persona_change_days_before_end"] == list(CHANGE_DAYS)
+    rows = t.to_pylist()
+    assert len({r["customer_id"] for r in rows}) == len(rows)
+    # equal groups by d, each change strictly inside day (end - d, end - d + 1]
+    assert Counter(r["days_before_end"] for r in rows) == {d: len(rows) // len(CHANGE_DAYS) for d in CHANGE_DAYS}
+    day = np.timedelta64(1, "D")
+    for r in rows:
+        at = np.datetime64(r["changed_at"], "us")
+        assert END - r["days_before_end"] * day < at <= END - (r["days_before_end"] - 1) * day, r
+        # the farthest other persona, never lapsing
+        assert r["from_persona"] != r["to_persona"] != "lapsing"
+        assert r["to_persona"] == P.PERSONAS[P.PERSONA_CHANGE_TARGET[P.PERSONAS.index(r["from_persona"])]]
+        assert np.datetime64(r["rate_from"], "us") == END - (max(CHANGE_DAYS) + 56) * day
+        assert min(r["events_per_28d_before"], r["events_per_28d_after"]) >= 12 - 1e-6
+    assert np.mean([r["activity_boosted"] for r in rows]) > 0.5    # the demo's own rate is ~2 / 28 days
+    # every from persona but lapsing is represented; targets are far apart
+    assert {r["from_persona"] for r in rows} == set(P.PERSONAS) - {"lapsing"}
+    assert min(P.PERSONA_DISTANCE[P.PERSONAS.index(r["from_persona"]), P.PERSONAS.index(r["to_persona"])]
+               for r in rows) > 0.5
+    # customers: persona = before, current_persona = after; active to the end, purchase stage,
+    # no background switch (exactly two persona periods, split at changed_at)
+    bad = _one(c, """
+        select count(*) from share_persona_changes p
+        join share_customers c using (customer_id) join share_funnel f using (customer_id)
+        where c.persona <> p.from_persona or c.current_persona <> p.to_persona
+           or c.last_active_date <> date '2026-10-31' or f.max_stage_reached <> 'purchase'
+           or (select count(*) from share_persona_history h where h.customer_id = p.customer_id) <> 2
+           or not exists (select 1 from share_persona_history h where h.customer_id = p.customer_id
+                          and h.persona = p.from_persona and h.valid_to = p.changed_at)
+           or not exists (select 1 from share_persona_history h where h.customer_id = p.customer_id
+                          and h.persona = p.to_persona and h.valid_from = p.changed_at and h.valid_to is null)""")
+    assert bad == (0,)
+    # survey labels (outcomes) follow the persona valid at observation time
+    labels = c.execute("""select o.label = h.persona from outcomes o join share_persona_history h
+                          on h.customer_id = o.subject_id and o.observed_at >= h.valid_from
+                          and (h.valid_to is null or o.observed_at < h.valid_to)
+                          where outcome_type = 'cohort_label'""").fetchall()
+    assert len(labels) == round(0.02 * CHANGE_CUSTOMERS) and all(x for (x,) in labels)
+
+
+def test_planted_changes_leave_the_base_plan_alone(changed):
+    """Planting draws from its own random stream: every other customer's truth is the same
+    as in the run without changes (the background switches included)."""
+    _, _, c = changed
+    cols = "customer_id, persona, current_persona, home_location_id, jurisdiction, planned_events, first_active_date"
+    for table, key in (("customers", cols), ("persona_history", "*"), ("funnel", "*"), ("consent", "*")):
+        diff = _one(c, f"""select count(*) from (
+            (select {key} from share_{table} where customer_id not in (select customer_id from share_persona_changes)
+             except all select {key} from base_{table})
+            union all
+            (select {key} from base_{table} where customer_id not in (select customer_id from share_persona_changes)
+             except all select {key} from share_{table}))""")
+        assert diff == (0,), table
+    n_bg = _one(c, "select count(*) from base_customers where persona <> current_persona")[0]
+    assert n_bg == _one(c, """select count(*) from share_customers where persona <> current_persona
+                             and customer_id not in (select customer_id from share_persona_changes)""")[0] > 0
+
+
+def _change_mixes(c):
+    """Per switcher, behavioural type and channel counts before (from rate_from) and after
+    changed_at: x[side, customer, type], ch[side, customer, channel]; from/to persona codes."""
+    types = ", ".join(f"'{t}'" for t in BEHAVIOUR_TYPES)
+    rows = c.execute(f"""
+        select p.customer_id, p.from_persona, p.to_persona, (e.occurred_at >= p.changed_at)::int,
+               e.signal_type, e.channel, count(*)
+        from share_events e join share_persona_changes p using (customer_id)
+        where e.signal_type in ({types}) and e.occurred_at >= p.rate_from
+          and e.occurred_at < timestamp '2026-11-01' and e.occurred_at <= e.received_at
+        group by all""").fetchall()
+    cust = sorted({r[0] for r in rows})
+    ci = {x: i for i, x in enumerate(cust)}
+    x = np.zeros((2, len(cust), P.N_TYPES))
+    ch = np.zeros((2, len(cust), len(P.CHANNELS)))
+    frm, to = np.zeros(len(cust), np.int64), np.zeros(len(cust), np.int64)
+    for cid, f, t, side, stype, chan, n in rows:
+        i = ci[cid]
+        frm[i], to[i] = P.PERSONAS.index(f), P.PERSONAS.index(t)
+        x[side, i, P.T[stype]] += n
+        ch[side, i, P.CHANNELS.index(chan)] += n
+    return x, ch, frm, to
+
+
+def test_planted_changes_switch_behaviour(changed):
+    """After changed_at a switcher's type + channel mix is closer to the to-persona's profile
+    than to the from-persona's; before it, the other way round (so the check fails if the
+    switch were not applied: the after-events would look like the before-events)."""
+    _, _, c = changed
+    x, ch, frm, to = _change_mixes(c)
+    assert x.shape[1] == round(CHANGE_SHARE * CHANGE_CUSTOMERS)
+    closer_to_new = []
+    for side in (0, 1):
+        n = x[side].sum(1)
+        keep = n >= 8
+        assert keep.mean() > 0.9, side
+        xs, cs = x[side][keep] / n[keep, None], ch[side][keep] / n[keep, None]
+        f, t = frm[keep], to[keep]
+        d_to = np.abs(xs - P.PERSONA_MIX[t]).sum(1) + np.abs(cs - P.PERSONA_CHANNEL_MIX[t]).sum(1)
+        d_from = np.abs(xs - P.PERSONA_MIX[f]).sum(1) + np.abs(cs - P.PERSONA_CHANNEL_MIX[f]).sum(1)
+        closer_to_new.append((d_to < d_from).mean())
+    before, after = closer_to_new
+    assert after >= 0.9 and before <= 0.1, (before, after)     # measured 1.00 and 0.00
+
+
+def test_planted_changes_switch_at_the_exact_time(changed):
+    """Within 12 hours either side of changed_at (pooled over switchers), events before it are
+    typical of the from-persona and events after it of the to-persona: the switch happens at
+    the stated time, not at a day boundary (measured 0.14 vs 0.72; 0.37 vs 0.45 when the rows
+    of the change day are not split at the change time)."""
+    _, _, c = changed
+    rows = c.execute("""
+        select p.from_persona, p.to_persona, e.signal_type, (e.occurred_at >= p.changed_at)::int
+        from share_events e join share_persona_changes p using (customer_id)
+        where e.occurred_at between p.changed_at - interval 12 hour and p.changed_at + interval 12 hour
+          and e.occurred_at <= e.received_at""").fetchall()
+    rows = [r for r in rows if r[2] in BEHAVIOUR_TYPES]
+    f = np.array([P.PERSONAS.index(r[0]) for r in rows])
+    t = np.array([P.PERSONAS.index(r[1]) for r in rows])
+    k = np.array([P.T[r[2]] for r in rows])
+    after = np.array([r[3] for r in rows], bool)
+    typical_of_new = P.PERSONA_MIX[t, k] > P.PERSONA_MIX[f, k]
+    assert (~after).sum() >= 100 and after.sum() >= 100
+    assert typical_of_new[~after].mean() < 0.25 and typical_of_new[after].mean() > 0.6, (
+        typical_of_new[~after].mean(), typical_of_new[after].mean())
+
+
+def test_planted_changes_switch_categories_and_keep_windows_busy(changed):
+    _, _, c = changed
+    top3 = {p: [P.CATEGORIES[k] for k in np.argsort(-P.PERSONA_CATEGORY[i])[:3]] for i, p in enumerate(P.PERSONAS)}
+    fav = " union all ".join(f"select '{p}' persona, unnest({cats}) category" for p, cats in top3.items())
+    before, after = _one(c, f"""
+        with fav as ({fav})
+        select avg((f.category is not null)::int) filter (where e.occurred_at < p.changed_at),
+               avg((f.category is not null)::int) filter (where e.occurred_at >= p.changed_at)
+        from share_events e join share_persona_changes p using (customer_id)
+        left join fav f on f.persona = p.to_persona and f.category = e.properties->>'category'
+        where e.signal_type in ('page_view', 'product_view', 'site_search', 'add_to_cart', 'purchase')
+          and e.occurred_at >= p.rate_from and e.occurred_at <= e.received_at
+          and json_valid(e.properties)""")
+    assert after > 0.5 and before < 0.2, (before, after)
+    # each of the three 28-day windows ending at end - 56, end - 28, end holds a clear mix
+    types = ", ".join(f"'{t}'" for t in BEHAVIOUR_TYPES)
+    for k in (2, 1, 0):
+        mean, median = _one(c, f"""
+            select avg(n), median(n) from (
+                select p.customer_id, count(e.customer_id) n from share_persona_changes p
+                left join share_events e on e.customer_id = p.customer_id and e.signal_type in ({types})
+                     and e.occurred_at >= timestamp '2026-11-01' - interval {28 * (k + 1)} day
+                     and e.occurred_at < timestamp '2026-11-01' - interval {28 * k} day
+                group by 1)""")
+        assert mean >= 12 and median >= 10, (k, mean, median)
+
+
+def test_cli_persona_change_options(tmp_path, capsys):
+    """The CLI options reach generate(); several chunks and workers give the same files."""
+    out = tmp_path / "cli"
+    rc = cli_main(["generate", "--customers", "600", "--seed", "5", "--out", str(out), "--workers", "2",
+                   "--chunk-customers", "200", "--days", "365", "--end-date", "2026-01-01", "--no-progress",
+                   "--persona-change-share", "0.15", "--persona-change-days-before-end", "40,20,10"])
+    assert rc == 0
+    capsys.readouterr()
+    t = pq.read_table(out / "truth" / "persona_changes.parquet").to_pylist()
+    assert Counter(r["days_before_end"] for r in t) == {40: 30, 20: 30, 10: 30}
+    end = np.datetime64("2026-01-01T00:00:00", "us")
+    assert all(end - r["days_before_end"] * np.timedelta64(1, "D") < np.datetime64(r["changed_at"], "us")
+               <= end - (r["days_before_end"] - 1) * np.timedelta64(1, "D") for r in t)
+    ref = tmp_path / "api"
+    generate(ref, customers=600, seed=5, workers=1, chunk_customers=200, days=365, end_date="2026-01-01",
+             progress=False, persona_change_share=0.15, persona_change_days_before_end=[40, 20, 10])
+    files = sorted(p.relative_to(out) for p in out.rglob("*") if p.is_file() and p.name != "manifest.json")
+    assert any(f.name == "persona_changes.parquet" for f in files)
+    for rel in files:
+        assert (out / rel).read_bytes() == (ref / rel).read_bytes(), rel
+    with pytest.raises(SystemExit):
+        cli_main(["generate", "--persona-change-days-before-end", "40,x"])
+    capsys.readouterr()
+
+
+def test_persona_change_arguments_checked(tmp_path):
+    with pytest.raises(ValueError, match="persona_change_share"):
+        generate(tmp_path / "x", customers=50, persona_change_share=1.0, progress=False)
+    with pytest.raises(ValueError, match="persona_change_days_before_end"):
+        generate(tmp_path / "x", customers=50, days=365, persona_change_share=0.1,
+                 persona_change_days_before_end=(300,), progress=False)
+    with pytest.raises(ValueError, match="persona_change_days_before_end"):
+        generate(tmp_path / "x", customers=50, persona_change_share=0.1,
+                 persona_change_days_before_end=(0,), progress=False)
 
 
 # --------------------------------------------------------------------------- helpers

@@ -2,9 +2,9 @@
   The uniform cohort contract: one row per customer × method × window that has an assignment,
   across the 4 SQL and 9 Python methods. Customers a method could not assign (DBSCAN noise, no
   graph edges, ...) are in cohort_unassigned with the reason; whole method × window gaps are in
-  cohort_coverage.
+  cohort_coverage. A view: membership reads only the rows it compares, and nothing is copied.
 -#}
-{{ config(materialized='table') }}
+{{ config(materialized='view') }}
 
 {%- set columns = 'customer_key, method_id, window_id, cohort_id, cohort_label, confidence, source_attribution, model_version, as_of' %}
 

@@ -1,8 +1,16 @@
 {#-
   One row per customer × live window with events in it: volume, breadth, purchases, returns
-  and first/last times. The data-sufficiency gate and RFM read this.
+  and first/last times. The data-sufficiency gate and RFM read this. Refreshed for the
+  customers of cohort_refresh_scope only, like cohort_signal_buckets.
 -#}
-{{ config(materialized='table') }}
+{{ config(
+    materialized='incremental',
+    incremental_strategy='append',
+    on_schema_change='fail',
+    pre_hook="{{ marketing_signals.cohort_refresh_delete() }}"
+) }}
+-- depends_on: {{ ref('cohort_refresh_plan') }}
+-- depends_on: {{ ref('cohort_refresh_scope') }}
 
 with per_type as (
     select
@@ -17,6 +25,7 @@ with per_type as (
     inner join {{ ref('cohort_window_buckets') }} as windows
         on windows.time_bucket = buckets.time_bucket
        and windows.anchor_id = 'as_of'
+    where {{ marketing_signals.cohort_refresh_filter('buckets.customer_key') }}
     group by 1, 2, 3
 )
 

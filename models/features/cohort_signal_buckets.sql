@@ -3,8 +3,17 @@
   customer × signal type × channel × source system × product category × time bucket, for
   events at or before as_of. Windows are sums of buckets (cohort_window_buckets), so this long
   table serves all 6 windows at every anchor; wide matrices are built from it in the engine.
+  Incremental: a run re-buckets only the customers of cohort_refresh_scope (deleting their old
+  rows first); every other customer's events stayed in the same buckets, so their rows stand.
 -#}
-{{ config(materialized='table') }}
+{{ config(
+    materialized='incremental',
+    incremental_strategy='append',
+    on_schema_change='fail',
+    pre_hook="{{ marketing_signals.cohort_refresh_delete() }}"
+) }}
+-- depends_on: {{ ref('cohort_refresh_plan') }}
+-- depends_on: {{ ref('cohort_refresh_scope') }}
 
 {%- set as_of = marketing_signals.cohort_as_of() -%}
 {%- set buckets = marketing_signals.cohort_time_buckets(marketing_signals.cohort_window_hours()) %}
@@ -23,4 +32,5 @@ select
     max(occurred_at) as last_occurred_at
 from {{ ref('signals_staged') }}
 where occurred_at <= {{ as_of }}
+  and {{ marketing_signals.cohort_refresh_filter() }}
 group by 1, 2, 3, 4, 5, 6

@@ -1,8 +1,9 @@
-"""Fitted intent models, one row per window and refit (append-only; see cohorts.bridge.fit_table)."""
+"""Fitted intent models, one row per window and refit (append-only, kept on --full-refresh; see
+cohorts.bridge.fit_table)."""
 
 
 def model(dbt, session):
-    dbt.config(materialized="incremental", incremental_strategy="append")
+    dbt.config(materialized="incremental", incremental_strategy="append", full_refresh=False)
     from marketing_signals.cohorts import bridge
 
     inputs = bridge.Inputs(

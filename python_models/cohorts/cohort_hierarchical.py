@@ -1,8 +1,10 @@
-"""hierarchical assignments for every eligible customer × window, scored in batches with the latest fit."""
+"""hierarchical assignments for every eligible customer × window with the latest fit; incremental:
+after new events only the customers in cohort_refresh_scope are rescored when the method's
+registry refresh_scope allows it (see cohorts.bridge.incremental_reader)."""
 
 
 def model(dbt, session):
-    dbt.config(materialized="table")
+    dbt.config(materialized="incremental", incremental_strategy="append")
     from marketing_signals.cohorts import bridge
 
     inputs = bridge.Inputs(
@@ -14,4 +16,9 @@ def model(dbt, session):
         sufficiency=dbt.ref("cohort_sufficiency"),
     )
     settings = bridge.Settings.from_config(dbt.config.get("cohort_settings"))
-    return bridge.score_reader("hierarchical", inputs, dbt.ref("cohort_fit_hierarchical"), settings)
+    return bridge.incremental_reader(
+        "hierarchical", inputs, dbt.ref("cohort_fit_hierarchical"), settings,
+        existing=dbt.this if dbt.is_incremental else None,
+        plan=dbt.ref("cohort_refresh_plan"),
+        scope=dbt.ref("cohort_refresh_scope"),
+    )

@@ -32,6 +32,22 @@ def _add_generate(p: argparse.ArgumentParser) -> None:
     p.add_argument("--registry-dir", default=None, help="folder with registry_*.csv (default: the repository's seeds/)")
     p.add_argument("--chunk-customers", type=int, default=None, help=argparse.SUPPRESS)
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    p.add_argument("--persona-change-share", type=float, default=0.0,
+                   help="share of customers with a planted persona change near the end, listed in "
+                        "truth/persona_changes.parquet (default 0: none, output unchanged)")
+    p.add_argument("--persona-change-days-before-end", type=_int_list, default=(55, 27),
+                   help="comma-separated days before the end; planted changes happen inside day "
+                        "(end - d, end - d + 1], customers split evenly over the d values (default 55,27)")
+
+
+def _int_list(text: str) -> tuple[int, ...]:
+    try:
+        values = tuple(int(x) for x in text.split(",") if x.strip())
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(f"not a comma-separated list of integers: {text!r}") from e
+    if not values:
+        raise argparse.ArgumentTypeError("empty list")
+    return values
 
 
 def _run_generate(args: argparse.Namespace) -> int:
@@ -42,6 +58,8 @@ def _run_generate(args: argparse.Namespace) -> int:
         args.out, customers=args.customers, seed=args.seed, end_date=args.end_date, days=args.days,
         defect_rate=args.defect_rate, workers=args.workers, registry_dir=args.registry_dir,
         chunk_customers=args.chunk_customers or DEFAULT_CHUNK_CUSTOMERS, progress=not args.no_progress,
+        persona_change_share=args.persona_change_share,
+        persona_change_days_before_end=args.persona_change_days_before_end,
     )
     summary = {k: manifest[k] for k in ("seed", "customers", "wall_seconds")}
     summary["events"] = manifest["counts"]["raw/events"]
@@ -80,7 +98,7 @@ def _run_sql_to_parquet(args: argparse.Namespace) -> int:
 
 
 # ----------------------------------------------------------------------------- bench
-BENCHMARKS = ("capture", "cohorts")
+BENCHMARKS = ("capture", "cohorts", "membership")
 
 
 def _add_bench(p: argparse.ArgumentParser) -> None:
@@ -92,12 +110,14 @@ def _add_bench(p: argparse.ArgumentParser) -> None:
     p.add_argument("--work-dir", default=None, help="scratch folder for databases (default bench_results/work)")
     p.add_argument("--skip-double", action="store_true",
                    help="cohorts: skip re-running the Python methods on twice the customers")
+    p.add_argument("--methods", default=None,
+                   help="membership: comma-separated cohort methods to compute (default: all 13)")
 
 
 def _run_bench(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from .bench import capture, cohorts
+    from .bench import capture, cohorts, membership
 
     project = Path(__file__).resolve().parents[2]
     work = Path(args.work_dir) if args.work_dir else project / "bench_results" / "work"
@@ -106,6 +126,9 @@ def _run_bench(args: argparse.Namespace) -> int:
         capture.run(args.customers, args.seed, data, project, work)
     elif args.name == "cohorts":
         cohorts.run(args.customers, args.seed, data, project, work, double=not args.skip_double)
+    elif args.name == "membership":
+        methods = args.methods.split(",") if args.methods else None
+        membership.run(args.customers, args.seed, data, project, work, methods=methods)
     return 0
 
 

@@ -45,6 +45,7 @@ def summarize(duckdb_path: Path) -> None:
                                  "group by 1 order by 2 desc").fetchall():
         print(f"  {reason:<28}{n:>10,}")
     _cohort_summary(con)
+    _membership_summary(con)
     con.close()
 
 
@@ -76,3 +77,32 @@ def _cohort_summary(con) -> None:
         print("Quality, lifetime window:")
         for m, metric, value, n in rows:
             print(f"  {m:<18}{metric:<32}{value:>8.3f}  (n={n:,})")
+
+
+def _membership_summary(con) -> None:
+    """Refreshes, transitions by reason and calibration error per method."""
+    try:
+        log = relation_name(con, "cohort_refresh_log")
+        transitions = relation_name(con, "cohort_transitions")
+        calibration = relation_name(con, "cohort_calibration")
+    except SystemExit:
+        return
+    print("\nRefreshes (cohort_refresh_log):")
+    for as_of, mode, scope, changes, n in con.execute(
+            f"select as_of, mode, customers_in_scope, membership_changes, transitions from {log} "
+            "order by completed_at").fetchall():
+        print(f"  as_of {as_of}  {mode:<12} re-scored {scope:>9,}  changes {changes:>10,}  transitions {n:>10,}")
+    print("Transitions by reason:")
+    for reason, n in con.execute(f"select reason_code, count(*) from {transitions} group by 1 order by 2 desc").fetchall():
+        print(f"  {reason:<28}{n:>12,}")
+    rows = con.execute(f"""
+        select method_id, count(*) filter (where status = 'calibrated'), max(ece_raw), max(ece_calibrated), sum(n_pairs)
+        from {calibration} group by 1 order by 1""").fetchall()
+    if rows:
+        print("Calibration (held at the next as_of), worst window per method:")
+        print(f"  {'method':<18}{'windows':>8}{'ECE raw':>10}{'ECE cal.':>10}{'pairs':>10}")
+        for m, k, raw, cal, n in rows:
+            fmt = lambda v: f"{v:>10.3f}" if v is not None and v == v else f"{'-':>10}"  # noqa: E731
+            print(f"  {m:<18}{k:>8}{fmt(raw)}{fmt(cal)}{int(n or 0):>10,}")
+    else:
+        print("Calibration: awaiting history (a second snapshot, marketing_signals__calibration_snapshot_hours later)")

@@ -19,10 +19,20 @@
   matching persona with the highest share (ties: lower priority number first, then
   persona_id); confidence = that share. Customers matching none are persona:unclassified with
   confidence 1 - the best share any persona reached (how clearly no persona fits).
+
+  Stickiness: a customer keeps the persona they currently hold (cohort_membership_history) for
+  as long as it still matches, even when another persona now scores a higher share; a
+  transition happens when the held persona stops matching. Without it, customers whose shares
+  sit near two personas' thresholds flap between them from one refresh to the next. The rule
+  is a fixpoint: re-running with the result as the held persona reproduces the result, so a
+  full refresh equals the incremental one.
 -#}
 {{ config(materialized='table') }}
 
-{%- set revision = 1 %}
+{%- set revision = 2 %}
+{#- unit tests have no `this` and no history -#}
+{%- set history = adapter.get_relation(database=this.database, schema=generate_schema_name('membership', model),
+                                       identifier='cohort_membership_history') if execute and this is not none else none %}
 
 with run_context as (
     select as_of from {{ ref('cohort_run_context') }}
@@ -204,6 +214,19 @@ personas as (
     group by 1
 ),
 
+held as (
+    -- the persona each customer holds now, per window (none before the first membership)
+    {%- if history is none %}
+    select cast(null as varchar) as customer_key, cast(null as varchar) as window_id,
+           cast(null as varchar) as persona_id
+    where false
+    {%- else %}
+    select customer_key, window_id, replace(cohort_id, 'persona:', '') as persona_id
+    from {{ history }}
+    where is_current and method_id = 'persona' and cohort_id <> 'persona:unclassified'
+    {%- endif %}
+),
+
 ranked as (
     select
         persona_scores.customer_key,
@@ -215,11 +238,18 @@ ranked as (
         row_number() over (
             partition by persona_scores.customer_key, persona_scores.window_id
             order by (persona_scores.match_share >= personas.min_match_share) desc,
+                     -- the held persona wins among matching ones only
+                     (held.persona_id is not null
+                      and persona_scores.match_share >= personas.min_match_share) desc,
                      persona_scores.match_share desc, personas.priority, persona_scores.persona_id
         ) as persona_rank
     from persona_scores
     inner join personas
         on personas.persona_id = persona_scores.persona_id
+    left join held
+        on held.customer_key = persona_scores.customer_key
+       and held.window_id = persona_scores.window_id
+       and held.persona_id = persona_scores.persona_id
 ),
 
 assigned as (

@@ -86,6 +86,12 @@ class ChunkTask:
     s_time: np.ndarray
     s_a: np.ndarray
     s_b: np.ndarray
+    # planted persona changes (plan.plant_persona_changes); change_us == -1: none
+    change_us: np.ndarray
+    rate_from_day: np.ndarray
+    n_mid: np.ndarray
+    fav_category1: np.ndarray
+    spend1: np.ndarray
 
 
 CHUNK_STREAM = 1  # spawn-key namespace of chunk seeds (0 is the global plan)
@@ -143,13 +149,34 @@ def generate_chunk(task: ChunkTask) -> dict:
     n_c = task.home_loc.size
 
     # ------------------------------------------------------------ behavioural rows
+    # Segments of constant persona over whole days [s, e): every customer's first one,
+    # background switchers' second one, then planted changes' two recent ones, which start
+    # or end at the change time inside a day (their rows on that day are squeezed into the
+    # right part of it below). Without planted changes the last two groups are empty.
     switch_local = np.flatnonzero(task.switch_day >= 0)
-    seg_cust = np.concatenate([np.arange(n_c), switch_local])
-    seg_persona = np.concatenate([task.persona0, task.persona1[switch_local]]).astype(np.int64)
-    seg_s = np.concatenate([task.span_start, task.switch_day[switch_local]]).astype(np.int64)
-    seg_e = np.concatenate([np.where(task.switch_day >= 0, task.switch_day, task.span_end),
-                            task.span_end[switch_local]]).astype(np.int64)
-    seg_n = np.concatenate([task.n_pre, task.n_post[switch_local]]).astype(np.int64)
+    changed = np.flatnonzero(task.change_us >= 0)
+    change_day = (task.change_us[changed] - start_us) // US_PER_DAY
+    first_end = np.where(task.switch_day >= 0, task.switch_day, task.span_end)
+    first_end[changed] = task.rate_from_day[changed]
+    seg_cust = np.concatenate([np.arange(n_c), switch_local, changed, changed])
+    seg_persona = np.concatenate([task.persona0, task.persona1[switch_local],
+                                  task.persona0[changed], task.persona1[changed]]).astype(np.int64)
+    seg_s = np.concatenate([task.span_start, task.switch_day[switch_local],
+                            task.rate_from_day[changed], change_day]).astype(np.int64)
+    seg_e = np.concatenate([first_end, task.span_end[switch_local], change_day + 1,
+                            task.span_end[changed]]).astype(np.int64)
+    seg_n = np.concatenate([task.n_pre, task.n_post[switch_local], task.n_mid[changed],
+                            task.n_post[changed]]).astype(np.int64)
+    seg_fav = np.concatenate([task.fav_category, task.fav_category[switch_local],
+                              task.fav_category[changed], task.fav_category1[changed]]).astype(np.int64)
+    seg_spend = np.concatenate([task.spend, task.spend[switch_local], task.spend[changed],
+                                task.spend1[changed]]).astype(np.float64)
+    n_whole = n_c + switch_local.size          # segments made of whole days only
+    seg_lo = start_us + seg_s * US_PER_DAY     # exact bounds [lo, hi) in microseconds
+    seg_hi = start_us + seg_e * US_PER_DAY
+    seg_hi[n_whole: n_whole + changed.size] = task.change_us[changed]
+    seg_lo[n_whole + changed.size:] = task.change_us[changed]
+    first_sub_row = int(seg_n[:n_whole].sum())  # rows of the planted segments come last
     ev_seg = np.repeat(np.arange(seg_cust.size), seg_n)
     n_reg = ev_seg.size
     cust = seg_cust[ev_seg]
@@ -183,6 +210,15 @@ def generate_chunk(task: ChunkTask) -> dict:
                        rng.random(n_reg))
     occurred = (start_us + day * US_PER_DAY + hour * US_PER_HOUR
                 + (rng.random(n_reg) * US_PER_HOUR).astype(np.int64))
+    if first_sub_row < n_reg:
+        # planted-change segments: map each row's time of day onto the part of its day that
+        # lies inside the segment (identity on whole days), so no event crosses the change
+        r = slice(first_sub_row, n_reg)
+        d0 = start_us + day[r] * US_PER_DAY
+        a = np.maximum(seg_lo[ev_seg[r]], d0)
+        b = np.minimum(seg_hi[ev_seg[r]], d0 + US_PER_DAY)
+        frac = (occurred[r] - d0) / US_PER_DAY
+        occurred[r] = np.minimum(a + (frac * (b - a)).astype(np.int64), b - 1)
     del day, hour
 
     tick("hours")
@@ -205,10 +241,9 @@ def generate_chunk(task: ChunkTask) -> dict:
     tick("location")
     # amounts: heavy-tailed purchases, refunds, loyalty redemptions
     amount = np.full(n_reg, np.nan)
-    spend = task.spend.astype(np.float64)
     for tname, sign in (("purchase", 1.0), ("product_return", -1.0)):
         rows = np.flatnonzero(etype == P.T[tname])
-        base = rng.lognormal(3.6, 0.75, rows.size) * spend[cust[rows]]
+        base = rng.lognormal(3.6, 0.75, rows.size) * seg_spend[ev_seg[rows]]
         tail = rng.random(rows.size) < 0.04
         base = np.where(tail, base * (1.0 + rng.pareto(1.3, rows.size)) * 3.0, base)
         if sign < 0:
@@ -224,7 +259,7 @@ def generate_chunk(task: ChunkTask) -> dict:
     props = np.full(n_reg, -1, dtype=np.int64)
     commerce = P.IS_COMMERCE[etype]
     rows = np.flatnonzero(commerce)
-    fav = task.fav_category.astype(np.int64)[cust[rows]]
+    fav = seg_fav[ev_seg[rows]]
     other = sample_rows(cum_tables(P.PERSONA_CATEGORY), persona[rows], rng.random(rows.size))
     cat = np.where(rng.random(rows.size) < 0.45, fav, other)
     item = (N_SKU_PER_CATEGORY * rng.random(rows.size) ** 3).astype(np.int64)
@@ -241,7 +276,9 @@ def generate_chunk(task: ChunkTask) -> dict:
     s_time = task.s_time
     s_sw = task.switch_day[s_cust]
     s_day = (s_time - start_us) // US_PER_DAY
-    s_persona = np.where((s_sw >= 0) & (s_day >= s_sw), task.persona1[s_cust], task.persona0[s_cust]).astype(np.int64)
+    s_ch = task.change_us[s_cust]
+    s_new = ((s_sw >= 0) & (s_day >= s_sw)) | ((s_ch >= 0) & (s_time >= s_ch))
+    s_persona = np.where(s_new, task.persona1[s_cust], task.persona0[s_cust]).astype(np.int64)
     oc = P.OPTION_CUM[s_type, s_persona]
     ur = rng.random(n_s)
     s_opt = (ur >= oc[:, 0]).astype(np.int64) + (ur >= oc[:, 1])
@@ -438,6 +475,8 @@ def _compact_batch(batch: pa.RecordBatch) -> pa.RecordBatch:
 
 def _compact(arr: pa.DictionaryArray) -> pa.DictionaryArray:
     """The same values with a dictionary reduced to the entries in use (order kept)."""
+    if len(arr.dictionary) == 0:   # all null (e.g. no properties in a small month): nothing to do
+        return arr
     idx = arr.indices
     valid = None
     if arr.null_count:

@@ -7,12 +7,42 @@ Layout written under `out_dir`:
     raw/events/part-YYYY-MM.parquet  events by received month (all customers interleaved, rows in
                                      received_at order; `part-unknown` if received_at is null)
     raw/<table>/part-00000.parquet   stream_metrics, context_events, subscriber_acks, outcomes
-    truth/<name>.parquet             planted truth (personas, funnel, communities, identity, consent,
-                                     incidents, incident_symptoms, injected_defects, customers, locations)
-    manifest.json                    seed, sizes, row counts, generator version, wall seconds
+    truth/<name>.parquet             planted truth, one file each:
+        customers          one row per customer: persona (the INITIAL persona), current_persona
+                           (the persona at the end of the data: after the switch / planted change
+                           for customers who have one, else = persona), home location,
+                           jurisdiction, planned events, first/last active date
+        persona_history    one row per customer and persona period: persona, valid_from,
+                           valid_to (null = open; background switches and planted changes)
+        persona_changes    planted persona changes only (persona_change_share > 0; no rows
+                           otherwise): customer_id, from_persona, to_persona, changed_at,
+                           days_before_end, activity_boosted, rate_from, events_per_28d_before,
+                           events_per_28d_after (see below)
+        funnel, communities, identity, consent, locations, incidents, incident_symptoms,
+        injected_defects
+    manifest.json                    seed, sizes, row counts, generator version, wall seconds, and
+                                     the period: start_date .. end_date (exclusive), i.e. events
+                                     occur in [start_date 00:00, end_date 00:00) (UTC, naive
+                                     timestamps like every other timestamp)
+
+Persona changes. Always, ~8% of customers switch persona at a day boundary in the last 120
+days to a random other persona (background switches: persona_history / customers only). With
+`persona_change_share` > 0, that share of customers additionally gets a PLANTED change
+(plan.plant_persona_changes): customers with no background switch, active to the end, planted
+funnel stage "purchase" and not "lapsing" change once, at `changed_at` strictly inside the day
+(end - d, end - d + 1] (days), d = `days_before_end` taken round-robin from
+`persona_change_days_before_end` (equal groups per d), to the behaviourally farthest persona
+(profiles.PERSONA_CHANGE_TARGET: mean total-variation distance of type, channel and category
+mixes). From changed_at on, their events follow the new persona entirely: type mix, channels,
+categories (favourite redrawn), spend level and activity rate. From `rate_from` (= end -
+max(d) - 56 days) to the end their rate is at least 12 behavioural events per 28 days on both
+sides of the change (`activity_boosted` = raised above the customer's own rate;
+events_per_28d_before/after = the planned rates). With share 0 nothing is drawn and every
+other file is byte-identical to a run without the option.
 
 Random streams: numpy SeedSequence(seed) with spawn keys (0,) plan, (1, k) event chunk k,
-(2,) incidents, (3,) context events, (4,) subscriber acks, (5,) outcomes, (6,) stream values.
+(2,) incidents, (3,) context events, (4,) subscriber acks, (5,) outcomes, (6,) stream values,
+(7,) planted persona changes.
 Event chunks have a fixed size (`chunk_customers`); each is spooled (`.spool/`, removed at the
 end) as single-month batches, then every month's batches are merged in chunk order and sorted
 by received_at into one part, so the files are byte-identical for any worker count (see
@@ -38,7 +68,7 @@ from . import profiles as P
 from .events import (
     ROW_GROUP_ROWS, ChunkTask, DEFECTS_SCHEMA, MonthTask, generate_chunk, month_label, write_month,
 )
-from .plan import Plan, build_plan
+from .plan import Plan, build_plan, plant_persona_changes
 from .streams import (
     context_events, incident_truth, load_registries, outcomes, plan_incidents, stream_metrics,
     subscriber_acks,
@@ -51,6 +81,8 @@ RAW_TABLES = ("events", "stream_metrics", "context_events", "subscriber_acks", "
 SPOOL_DIR = ".spool"
 EVENT_ROW_GROUP_ROWS = ROW_GROUP_ROWS
 _PLAN_KEY, _INCIDENTS_KEY, _CONTEXT_KEY, _ACKS_KEY, _OUTCOMES_KEY, _VALUES_KEY = 0, 2, 3, 4, 5, 6
+_CHANGES_KEY = 7
+DEFAULT_PERSONA_CHANGE_DAYS = (55, 27)
 
 
 def _rng(seed: int, key: int) -> np.random.Generator:
@@ -69,12 +101,15 @@ def generate(
     registry_dir: str | Path | None = None,
     chunk_customers: int = DEFAULT_CHUNK_CUSTOMERS,
     progress: bool = True,
+    persona_change_share: float = 0.0,
+    persona_change_days_before_end: tuple[int, ...] | list[int] = DEFAULT_PERSONA_CHANGE_DAYS,
 ) -> dict:
     """Generate the demo dataset under `out_dir`; returns the manifest (also written as JSON).
 
     `end_date` is exclusive; events occur in [end_date - days, end_date). `defect_rate` is the
     share of events injected for EACH defect category. `workers` only changes speed, never
-    the output.
+    the output. `persona_change_share` of the customers get a planted persona change
+    `d` days before the end, d from `persona_change_days_before_end` (module docstring).
     """
     t0 = time.perf_counter()
     if customers < 1:
@@ -83,6 +118,14 @@ def generate(
         raise ValueError("days must be >= 120 (60 clean baseline days plus incidents)")
     if not 0 <= defect_rate < 0.05:
         raise ValueError("defect_rate must be in [0, 0.05)")
+    if not 0 <= persona_change_share < 1:
+        raise ValueError("persona_change_share must be in [0, 1)")
+    change_days = tuple(int(d) for d in persona_change_days_before_end)
+    if persona_change_share > 0:
+        from .plan import CHANGE_HISTORY_DAYS, CHANGE_RATE_LEAD_DAYS
+        longest = days - CHANGE_RATE_LEAD_DAYS - CHANGE_HISTORY_DAYS
+        if not change_days or min(change_days) < 1 or max(change_days) > longest:
+            raise ValueError(f"persona_change_days_before_end must be non-empty, in [1, {longest}]")
     out = Path(out_dir)
     end = date.fromisoformat(end_date) if isinstance(end_date, str) else end_date
     start = end - timedelta(days=days)
@@ -100,6 +143,8 @@ def generate(
     (out / "truth").mkdir(parents=True, exist_ok=True)
 
     plan = build_plan(_rng(seed, _PLAN_KEY), customers, days, start_us)
+    if persona_change_share > 0:
+        plant_persona_changes(_rng(seed, _CHANGES_KEY), plan, persona_change_share, change_days)
     tasks = _chunk_tasks(plan, seed, spool, chunk_customers, defect_rate)
     planned_rows = int(plan.n_events.sum() + plan.s_cust.size)
 
@@ -162,6 +207,8 @@ def generate(
         "start_date": start.isoformat(),
         "end_date": end.isoformat(),
         "defect_rate": defect_rate,
+        "persona_change_share": persona_change_share,
+        "persona_change_days_before_end": list(change_days),
         "chunk_customers": chunk_customers,
         "chunks": len(tasks),
         "workers": n_workers,
@@ -212,6 +259,9 @@ def _chunk_tasks(plan: Plan, seed: int, spool: Path, chunk_customers: int, defec
             spend=plan.spend[lo:hi], fav_category=plan.fav_category[lo:hi],
             s_cust=plan.s_cust[sl:sh], s_type=plan.s_type[sl:sh], s_time=plan.s_time[sl:sh],
             s_a=plan.s_a[sl:sh], s_b=plan.s_b[sl:sh],
+            change_us=plan.change_us[lo:hi], rate_from_day=plan.rate_from_day[lo:hi],
+            n_mid=plan.n_mid[lo:hi], fav_category1=plan.fav_category1[lo:hi],
+            spend1=plan.spend1[lo:hi],
         ))
     return tasks
 
@@ -262,8 +312,9 @@ def _write_customer_truth(plan: Plan, out: Path) -> dict:
     cid = fixed_width_strings("c", idx + 1, plan.cust_width)
     loc_names = fixed_width_strings("L", np.arange(1, plan.n_locations + 1), 3)
     span_from = plan.start_us + plan.span_start.astype(np.int64) * US_PER_DAY
-    sw = np.flatnonzero(plan.switch_day >= 0)
-    sw_us = plan.start_us + plan.switch_day[sw].astype(np.int64) * US_PER_DAY
+    sw = np.flatnonzero((plan.switch_day >= 0) | (plan.change_us >= 0))
+    sw_us = np.where(plan.change_us[sw] >= 0, plan.change_us[sw],
+                     plan.start_us + plan.switch_day[sw].astype(np.int64) * US_PER_DAY)
     valid_to = np.zeros(N, np.int64)
     valid_to[sw] = sw_us
     has_to = np.zeros(N, bool)
@@ -306,7 +357,7 @@ def _write_customer_truth(plan: Plan, out: Path) -> dict:
     })
 
     n_sec = (plan.sec_loc >= 0).sum(axis=1)
-    current = np.where(plan.switch_day >= 0, plan.persona1, plan.persona0)
+    current = plan.current_persona
     customers = pa.table({
         "customer_id": cid,
         "persona": dict_array(plan.persona0, P.PERSONAS).cast(pa.string()),
@@ -323,9 +374,22 @@ def _write_customer_truth(plan: Plan, out: Path) -> dict:
         "jurisdiction": dict_array(plan.loc_jurisdiction, P.JURISDICTIONS).cast(pa.string()),
         "weight": pa.array(plan.loc_weight),
     })
+    ch = np.flatnonzero(plan.change_us >= 0)
+    rate_from_us = plan.start_us + plan.rate_from_day[ch].astype(np.int64) * US_PER_DAY
+    persona_changes = pa.table({
+        "customer_id": cid.take(pa.array(ch)),
+        "from_persona": dict_array(plan.persona0[ch], P.PERSONAS).cast(pa.string()),
+        "to_persona": dict_array(plan.persona1[ch], P.PERSONAS).cast(pa.string()),
+        "changed_at": timestamps(plan.change_us[ch]),
+        "days_before_end": pa.array(plan.change_days_before_end[ch].astype(np.int64)),
+        "activity_boosted": pa.array(plan.boosted[ch]),
+        "rate_from": timestamps(rate_from_us),
+        "events_per_28d_before": pa.array(np.round(plan.rate_before[ch], 3)),
+        "events_per_28d_after": pa.array(np.round(plan.rate_after[ch], 3)),
+    })
     tables = {"persona_history": ph, "funnel": funnel, "communities": communities,
               "identity": identity, "consent": consent, "customers": customers,
-              "locations": locations}
+              "locations": locations, "persona_changes": persona_changes}
     for name, t in tables.items():
         write_parquet(t, out / "truth" / f"{name}.parquet")
     return {f"truth/{k}": v.num_rows for k, v in tables.items()}

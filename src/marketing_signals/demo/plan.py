@@ -5,10 +5,20 @@ locations and jurisdictions, personas and persona switches, funnel stage, activi
 referral communities, identity groups, consent, and the "structural" events that realise
 the referral graph, identity links and consent changes. Event rows themselves are drawn
 later, chunk by chunk, from these arrays (see events.py).
+
+Two kinds of persona change:
+  * background switches (always, SWITCH_SHARE of customers): at a day boundary in the last
+    SWITCH_WINDOW_DAYS days, to a random other persona (`switch_day`, `persona1`);
+  * planted changes (`plant_persona_changes`, only when generate(persona_change_share > 0)):
+    at an exact time inside a chosen day before the end, to the farthest persona
+    (profiles.PERSONA_CHANGE_TARGET), with a guaranteed recent activity rate (`change_us`,
+    `rate_from_day`, `n_mid`, `persona1`, `fav_category1`, `spend1`). Drawn from their own
+    random stream, after the base plan, so the base plan does not depend on them.
 """
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -28,6 +38,10 @@ IDENTITY_PEOPLE_SHARE = 0.05
 WRONG_LINK_SHARE = 0.10
 CONSENT_GRANT_SHARE = 0.60
 CONSENT_WITHDRAW_SHARE = 0.03
+# planted persona changes
+CHANGE_MIN_EVENTS_PER_28D = 12.0   # behavioural events per 28 days, before and after the change
+CHANGE_RATE_LEAD_DAYS = 56         # the guaranteed rate starts this long before the earliest change
+CHANGE_HISTORY_DAYS = 28           # ...and the customer is active at least this long before that
 
 
 @dataclass
@@ -45,13 +59,14 @@ class Plan:
     sec_loc: np.ndarray               # [N, 2] int16, -1 = none
     jurisdiction: np.ndarray          # [N] int8
     persona0: np.ndarray              # [N] int8
-    persona1: np.ndarray              # [N] int8 (== persona0 unless switched)
-    switch_day: np.ndarray            # [N] int32, -1 = no switch
+    persona1: np.ndarray              # [N] int8 (== persona0 unless switched or changed)
+    switch_day: np.ndarray            # [N] int32, -1 = no background switch
     span_start: np.ndarray            # [N] int32 first active day
     span_end: np.ndarray              # [N] int32 last active day + 1
     max_stage: np.ndarray             # [N] int8
-    n_pre: np.ndarray                 # [N] int32 behavioural events before the switch (all if none)
-    n_post: np.ndarray                # [N] int32 behavioural events after the switch
+    n_pre: np.ndarray                 # [N] int32 behavioural events before the switch (all if none);
+                                      # planted change: before rate_from_day
+    n_post: np.ndarray                # [N] int32 behavioural events after the switch / change
     spend: np.ndarray                 # [N] float32 spend multiplier
     fav_category: np.ndarray          # [N] int8
     referral_group: np.ndarray        # [N] int32, -1 = none
@@ -59,6 +74,16 @@ class Plan:
     person_key: np.ndarray            # [N] int64 customer index of the person's smallest id
     consent_state: np.ndarray         # [N, 3] int8 final state: 0 granted, 1 withdrawn
     consent_changed_us: np.ndarray    # [N, 3] int64, -1 = default (no event)
+    # planted persona changes (all "none" unless plant_persona_changes ran)
+    change_us: np.ndarray             # [N] int64 change time, -1 = none
+    change_days_before_end: np.ndarray  # [N] int32 d: change inside day D - d, -1 = none
+    rate_from_day: np.ndarray         # [N] int32 first day of the guaranteed rate, -1 = none
+    n_mid: np.ndarray                 # [N] int32 events in [rate_from_day, change_us), persona0
+    fav_category1: np.ndarray         # [N] int8 favourite category after the change
+    spend1: np.ndarray                # [N] float32 spend multiplier after the change
+    rate_before: np.ndarray           # [N] float64 planned events / 28 days before the change
+    rate_after: np.ndarray            # [N] float64 planned events / 28 days after the change
+    boosted: np.ndarray               # [N] bool, rate raised above the customer's own
     # structural events, sorted by customer: customer, type, occurred_at, payload
     s_cust: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     s_type: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int16))
@@ -68,7 +93,12 @@ class Plan:
 
     @property
     def n_events(self) -> np.ndarray:
-        return self.n_pre + self.n_post
+        return self.n_pre + self.n_post + self.n_mid
+
+    @property
+    def current_persona(self) -> np.ndarray:
+        """Persona at the end of the data."""
+        return np.where((self.switch_day >= 0) | (self.change_us >= 0), self.persona1, self.persona0)
 
 
 def _choice(rng: np.random.Generator, p: np.ndarray, size: int) -> np.ndarray:
@@ -208,9 +238,85 @@ def build_plan(rng: np.random.Generator, n_customers: int, days: int, start_us: 
         n_pre=n_pre.astype(np.int32), n_post=n_post, spend=spend, fav_category=fav,
         referral_group=referral_group, identity_group=identity_group, person_key=person_key,
         consent_state=np.zeros((N, 3), np.int8), consent_changed_us=np.full((N, 3), -1, np.int64),
+        change_us=np.full(N, -1, np.int64), change_days_before_end=np.full(N, -1, np.int32),
+        rate_from_day=np.full(N, -1, np.int32), n_mid=np.zeros(N, np.int32),
+        fav_category1=fav.copy(), spend1=spend.copy(), rate_before=np.zeros(N),
+        rate_after=np.zeros(N), boosted=np.zeros(N, bool),
     )
     _structural_events(rng, plan, members, r_gid, r_start, r_size, id_members, i_gid, i_start, i_size)
     return plan
+
+
+def plant_persona_changes(rng: np.random.Generator, plan: Plan, share: float,
+                          days_before_end) -> int:
+    """Plant persona changes in place; returns how many customers change.
+
+    round(share * N) customers (fewer, with a warning, if not enough are eligible) change
+    persona once, at a uniform time strictly inside day D - d (i.e. in (end - d, end - d + 1]
+    days), with d assigned round-robin over `days_before_end` in random order (equal groups).
+    Eligible: no background switch, active to the end, planted max funnel stage "purchase"
+    (so their type mix is the persona's full mix before and after), not "lapsing", and active
+    since at least CHANGE_HISTORY_DAYS before the guaranteed-rate period. The new persona is
+    profiles.PERSONA_CHANGE_TARGET (the farthest one).
+
+    Events: the customer's own history up to rate_from_day = D - max(d) - CHANGE_RATE_LEAD_DAYS
+    is unchanged in kind (persona0, its own rate); from rate_from_day to the change it follows
+    persona0 at rate a * activity(persona0), from the change to the end persona1 at
+    a * activity(persona1), where a = max(own rate per unit of activity, the rate that gives
+    both sides >= CHANGE_MIN_EVENTS_PER_28D events per 28 days). `boosted` marks customers
+    whose rate was raised. After the change the favourite category is redrawn from persona1's
+    category mix and the spend multiplier rescaled to persona1's spend level.
+    """
+    N, D = plan.n_customers, plan.days
+    ds = np.asarray(days_before_end, dtype=np.int64).reshape(-1)
+    n_want = int(round(share * N))
+    if n_want == 0 or ds.size == 0:
+        return 0
+    rate_day = D - int(ds.max()) - CHANGE_RATE_LEAD_DAYS
+    eligible = np.flatnonzero(
+        (plan.switch_day < 0) & (plan.span_end == D) & (plan.max_stage == len(P.STAGES) - 1)
+        & (plan.persona0 != P.PERSONAS.index("lapsing"))
+        & (plan.span_start <= rate_day - CHANGE_HISTORY_DAYS))
+    n = min(n_want, eligible.size)
+    if n < n_want:
+        warnings.warn(f"persona changes: only {eligible.size} eligible customers for the "
+                      f"{n_want} requested; planting {n}", stacklevel=2)
+    if n == 0:
+        return 0
+    chosen = rng.choice(eligible, n, replace=False)          # random order
+    d = ds[np.arange(n) % ds.size]                           # round-robin groups
+    order = np.argsort(chosen)
+    c, d = chosen[order], d[order]
+
+    p0 = plan.persona0[c].astype(np.int64)
+    p1 = P.PERSONA_CHANGE_TARGET[p0].astype(np.int64)
+    change_day = D - d
+    change_us = plan.start_us + change_day * US_PER_DAY + rng.integers(1, US_PER_DAY, n)
+    rate_us = plan.start_us + rate_day * US_PER_DAY
+    end_us = plan.start_us + D * US_PER_DAY
+    act0, act1 = P.PERSONA_ACTIVITY[p0], P.PERSONA_ACTIVITY[p1]
+    n_total = plan.n_pre[c].astype(np.int64)                 # no background switch: all events
+    span0 = plan.span_start[c].astype(np.int64)
+    own = n_total / (D - span0) / act0                       # events / day / unit of activity
+    floor = CHANGE_MIN_EVENTS_PER_28D / 28.0 / np.minimum(act0, act1)
+    a = np.maximum(own, floor)
+    n_pre = np.maximum(rng.binomial(n_total, (rate_day - span0) / (D - span0)), 1)
+    n_mid = rng.poisson(a * act0 * (change_us - rate_us) / US_PER_DAY)
+    n_post = rng.poisson(a * act1 * (end_us - change_us) / US_PER_DAY)
+
+    plan.persona1[c] = p1
+    plan.change_us[c] = change_us
+    plan.change_days_before_end[c] = d
+    plan.rate_from_day[c] = rate_day
+    plan.n_pre[c] = n_pre
+    plan.n_mid[c] = n_mid
+    plan.n_post[c] = n_post
+    plan.fav_category1[c] = _choice_rows(rng, P.PERSONA_CATEGORY, p1)
+    plan.spend1[c] = plan.spend[c] * (P.PERSONA_SPEND[p1] / P.PERSONA_SPEND[p0])
+    plan.rate_before[c] = 28.0 * a * act0
+    plan.rate_after[c] = 28.0 * a * act1
+    plan.boosted[c] = floor > own
+    return n
 
 
 def _choice_rows(rng, table: np.ndarray, row: np.ndarray) -> np.ndarray:

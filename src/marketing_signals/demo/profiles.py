@@ -175,6 +175,35 @@ for _name, _opts in _OPTIONS.items():
         OPTION_CUM[_t, _p] = np.cumsum(probs)
 OPTION_CUM[:, :, 2] = 2.0  # never exceeded
 
+# --------------------------------------------------------------------------- persona distances
+def _persona_channel_mix() -> np.ndarray:
+    """Expected channel distribution of each persona's behavioural events [persona, channel]."""
+    out = np.zeros((N_PERSONAS, len(CHANNELS)))
+    for p in range(N_PERSONAS):
+        probs = np.diff(np.minimum(OPTION_CUM[:, p, :], 1.0), axis=1, prepend=0.0)  # [type, option]
+        for k in range(3):
+            np.add.at(out[p], OPTION_CHANNEL[:, k].astype(np.int64), PERSONA_MIX[p] * probs[:, k])
+    return out
+
+
+PERSONA_CHANNEL_MIX = _persona_channel_mix()
+# Behavioural distance between personas: mean total-variation distance of the signal-type,
+# channel and category mixes (0 = same behaviour, 1 = disjoint).
+PERSONA_DISTANCE = np.mean([
+    0.5 * np.abs(m[:, None, :] - m[None, :, :]).sum(-1)
+    for m in (PERSONA_MIX, PERSONA_CHANNEL_MIX, PERSONA_CATEGORY)
+], axis=0)
+# Target of a planted persona change (generate(persona_change_share=...)): the farthest other
+# persona, never "lapsing" (a changed customer stays active to the end). Distances:
+# bargain_hunter -> app_native 0.57, loyal_regular -> app_native 0.54, window_shopper ->
+# store_goer 0.65, researcher -> store_goer 0.63, app_native -> store_goer 0.70,
+# email_responsive -> app_native 0.65, store_goer -> app_native 0.70.
+_far = PERSONA_DISTANCE.copy()
+np.fill_diagonal(_far, -1.0)
+_far[:, PERSONAS.index("lapsing")] = -1.0
+PERSONA_CHANGE_TARGET = _far.argmax(axis=1).astype(np.int8)
+del _far
+
 # --------------------------------------------------------------------------- calendars
 # Day-of-week multipliers, Monday first, per calendar group.
 _DOW = {

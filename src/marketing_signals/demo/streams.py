@@ -423,7 +423,9 @@ def outcomes(rng: np.random.Generator, reg: Registries, inc: dict, plan, start_u
     obs_day = np.clip(obs_day, 0, days - 1)
     lab_obs = start_us + obs_day * US_PER_DAY + (rng.random(cust.size) * US_PER_DAY).astype(np.int64)
     sw = plan.switch_day[cust]
-    persona = np.where((sw >= 0) & (obs_day >= sw), plan.persona1[cust], plan.persona0[cust])
+    ch = plan.change_us[cust]
+    persona = np.where(((sw >= 0) & (obs_day >= sw)) | ((ch >= 0) & (lab_obs >= ch)),
+                       plan.persona1[cust], plan.persona0[cust])
     cust_ids = fixed_width_strings("c", cust + 1, plan.cust_width)
 
     n_i, n_c = len(ia), cust.size
