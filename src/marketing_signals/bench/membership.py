@@ -39,11 +39,15 @@ def append_hour(raw: Path, share: float, seed: int) -> int:
     after the current watermark, for existing customers (sampled from the last 90 days' rows)."""
     glob = str(raw / "events" / "*.parquet")
     con = duckdb.connect()
+    # the newest *valid* event time: generated data carries injected future-dated defect rows,
+    # and events an hour after those would all be quarantined as occurred_in_future
     total, newest, watermark = con.execute(
-        f"select count(*), max(occurred_at), max(received_at) from read_parquet('{glob}')").fetchone()
+        f"select count(*), max(occurred_at) filter (where occurred_at <= received_at), max(received_at) "
+        f"from read_parquet('{glob}')").fetchone()
     n = max(1, int(total * share))
+    # filter first, then sample (a SAMPLE clause would apply before the WHERE)
     rows = con.execute(
-        f"select * from read_parquet('{glob}') where occurred_at > ? - interval 90 day "
+        f"select * from (select * from read_parquet('{glob}') where occurred_at > ? - interval 90 day) "
         f"using sample reservoir({n} rows) repeatable ({seed})", [newest]).df()
     con.close()
     rng = np.random.default_rng(seed)
