@@ -10,6 +10,7 @@ export DBT_PROFILES_DIR := $(CURDIR)
 DEMO_CUSTOMERS ?= 100000
 DEMO_DIR       ?= data/demo
 DEMO_DB        ?= data/marketing_signals.duckdb
+DEMO_WORM_DIR  ?= data/worm
 SEED           ?= 42
 BENCH          ?= capture
 BENCH_CUSTOMERS ?= 1000000
@@ -18,7 +19,7 @@ RETAIL_DIR     ?= data/online_retail
 RETAIL_AS_OF   ?= 2011-09-10
 RETAIL_VARS    ?= {"marketing_signals__event_time_floor": "2000-01-01", "marketing_signals__as_of": "$(RETAIL_AS_OF)"}
 
-.PHONY: help venv demo build test test-python test-dbt bench example-online-retail clean
+.PHONY: help venv demo build verify test test-python test-dbt bench example-online-retail clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -36,16 +37,18 @@ demo: venv  ## generate demo data, dbt build on DuckDB, print what was built
 	rm -f $(DEMO_DB)  # new data, new database: membership history is forward-only
 	$(MAKE) --no-print-directory build
 	$(BIN)/marketing-signals summary --duckdb $(DEMO_DB)
+	$(MAKE) --no-print-directory verify
 
 # The demo replays one earlier refresh (DEMO_HISTORY_DAYS before the end of the data) before the
 # current one, so membership history, transitions and calibrated confidence have history to
 # show. Only into a new database (history is forward-only); DEMO_HISTORY_DAYS=0 skips it.
 DEMO_HISTORY_DAYS ?= 7
 DEMO_ENV = MARKETING_SIGNALS_RAW_DIR=$(DEMO_DIR)/raw MARKETING_SIGNALS_TRUTH_DIR=$(DEMO_DIR)/truth \
-	MARKETING_SIGNALS_DUCKDB_PATH=$(DEMO_DB)
+	MARKETING_SIGNALS_DUCKDB_PATH=$(DEMO_DB) MARKETING_SIGNALS_WORM_DIR=$(DEMO_WORM_DIR)
 
 build: venv  ## dbt build against the demo data already generated (an earlier refresh, then the current one)
 	mkdir -p $(dir $(DEMO_DB))
+	@if [ ! -e "$(DEMO_DB)" ]; then rm -rf $(DEMO_WORM_DIR); fi  # a new database starts a new ledger
 	@if [ "$(DEMO_HISTORY_DAYS)" != "0" ] && [ ! -e "$(DEMO_DB)" ]; then \
 		as_of=$$($(BIN)/python -c "import json, datetime as d; end = d.date.fromisoformat(json.load(open('$(DEMO_DIR)/manifest.json'))['end_date']); print(end - d.timedelta(days=$(DEMO_HISTORY_DAYS)))"); \
 		echo "refresh 1 of 2: as_of $$as_of"; \
@@ -53,6 +56,9 @@ build: venv  ## dbt build against the demo data already generated (an earlier re
 		echo "refresh 2 of 2: as_of = the latest event"; \
 	fi
 	$(DEMO_ENV) $(BIN)/dbt build
+
+verify: venv  ## check the demo's attestation ledger: hash chain, Merkle roots, signatures (public key only), WORM files
+	$(BIN)/marketing-signals verify --duckdb $(DEMO_DB) --worm-dir $(DEMO_WORM_DIR)
 
 test: test-python test-dbt  ## every test: engine (pytest) and the dbt project (builds, data + unit tests)
 

@@ -35,7 +35,13 @@ class DbtProject:
             "MARKETING_SIGNALS_RAW_DIR": str(self.raw_dir),
             "MARKETING_SIGNALS_DUCKDB_PATH": str(self.db_path),
             "MARKETING_SIGNALS_TRUTH_DIR": str(self.truth_dir or ""),
+            "MARKETING_SIGNALS_WORM_DIR": str(self.worm_dir),
         }
+
+    @property
+    def worm_dir(self) -> Path:
+        """Write-once attestation batches and the (demo) signing key of this project."""
+        return self.root / "worm"
 
     def dbt(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
         cmd = [DBT, *args, "--project-dir", str(REPO), "--target-path", str(self.root / "target"),
@@ -67,6 +73,8 @@ class DbtProject:
         dest.mkdir(parents=True, exist_ok=True)
         db = dest / "copy.duckdb"
         shutil.copy(self.db_path, db)
+        if self.worm_dir.exists():
+            shutil.copytree(self.worm_dir, dest / "worm")
         return DbtProject(dest, self.raw_dir, db, self.vars, self.truth_dir)
 
 
@@ -85,9 +93,37 @@ def small_demo(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def built_project(small_demo, tmp_path_factory) -> DbtProject:
-    """`dbt build` (seeds, models, unit and data tests) on the small demo, once per session."""
+    """`dbt build` (seeds, models, unit and data tests) on the small demo, once per session, up to
+    membership; the stage after it is built and tested on `refresh_project` (CI time)."""
     root = tmp_path_factory.mktemp("build")
     project = DbtProject(root, small_demo / "raw", root / "marketing_signals.duckdb",
                          vars='{"marketing_signals__coverage_severity": "error"}')
+    project.dbt("build", "--exclude", *EMISSION_STAGE)
+    return project
+
+
+# selectors for the stage after membership (compliance decisions, emission, attestation), for
+# builds that test earlier stages only
+EMISSION_STAGE = ["path:models/emission", "path:models/attestation", "path:python_models/attestation",
+                  "compliance_evaluations", "compliance_violations"]
+
+# a few SQL methods and Python methods that re-score only changed customers (CI time budget);
+# between them they feed all 8 subscribers
+REFRESH_METHODS = ["rfm", "funnel", "journey", "persona", "kmeans"]
+
+
+def refresh_vars(methods=REFRESH_METHODS, **extra) -> str:
+    import json
+    return json.dumps({"marketing_signals__cohort_methods": methods,
+                       "marketing_signals__cohort_fit_sample": 4000} | extra)
+
+
+@pytest.fixture(scope="session")
+def refresh_project(tmp_path_factory) -> DbtProject:
+    """3,000 generated customers, five methods, one `dbt build`: the membership, emission and
+    attestation tests share it (each test leaves it valid for the others)."""
+    data = generate_demo(tmp_path_factory.mktemp("refresh_demo"), customers=3000, seed=5)
+    root = tmp_path_factory.mktemp("refresh_build")
+    project = DbtProject(root, data / "raw", root / "refresh.duckdb", vars=refresh_vars())
     project.dbt("build")
     return project

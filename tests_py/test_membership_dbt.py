@@ -14,13 +14,12 @@ import json
 import pandas as pd
 import pytest
 
-from conftest import DbtProject, generate_demo
+from conftest import EMISSION_STAGE, REFRESH_METHODS, DbtProject, generate_demo, refresh_vars
 from event_appends import append_events
 
 pytestmark = pytest.mark.dbt
 
-# a few SQL methods and Python methods that re-score only changed customers (CI time budget)
-METHODS = ["rfm", "funnel", "journey", "persona", "kmeans"]
+METHODS = REFRESH_METHODS
 PERSONA_RUN_METHODS = ["rfm", "funnel", "persona", "kmeans"]
 STATE_TABLES = {
     "cohort_signal_buckets": [],
@@ -32,17 +31,7 @@ STATE_TABLES = {
 
 
 def _vars(methods=METHODS, **extra) -> str:
-    return json.dumps({"marketing_signals__cohort_methods": methods,
-                       "marketing_signals__cohort_fit_sample": 4000} | extra)
-
-
-@pytest.fixture(scope="module")
-def refresh_project(tmp_path_factory) -> DbtProject:
-    data = generate_demo(tmp_path_factory.mktemp("refresh_demo"), customers=3000, seed=5)
-    root = tmp_path_factory.mktemp("refresh_build")
-    project = DbtProject(root, data / "raw", root / "refresh.duckdb", vars=_vars())
-    project.dbt("build")
-    return project
+    return refresh_vars(methods, **extra)
 
 
 def _log(project: DbtProject) -> list[tuple]:
@@ -125,7 +114,7 @@ def three_runs(tmp_path_factory) -> DbtProject:
                              # every customer's membership is snapshotted: 6,000 customers give
                              # enough pairs per window for ECE to be measured, not sampled noise
                              marketing_signals__calibration_sample_per_million=1_000_000)
-        project.dbt("run")
+        project.dbt("run", "--exclude", *EMISSION_STAGE)  # membership is what these runs test
     project.dbt("test", "--select", "path:models/membership", "path:python_models/membership")
     project.data_dir = data
     return project

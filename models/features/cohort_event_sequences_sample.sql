@@ -16,3 +16,4 @@ select
 from {{ ref('signals_staged') }}
 where occurred_at <= {{ as_of }}
   and {{ marketing_signals.cohort_sample_predicate('customer_id', per_million) }}
+  and {{ marketing_signals.compliance_cohort_input_filter() }}

@@ -1,7 +1,8 @@
 {#-
   Customer graph for graph clustering: one row per referral event between two resolved
   customers (referrer → referred, both through the identity map). Identity links are already
-  merged into customer_key by capture, so they add no edges here; self-loops are dropped.
+  merged into customer_key by capture, so they add no edges here; self-loops and customers
+  excluded before cohorts (compliance_cohort_exclusions) are dropped.
 -#}
 {{ config(materialized='table') }}
 
@@ -15,6 +16,7 @@ with referrals as (
     from {{ ref('signals_staged') }}
     where signal_type = 'referral_sent'
       and occurred_at <= {{ as_of }}
+      and {{ marketing_signals.compliance_cohort_input_filter() }}
 )
 
 select
@@ -27,3 +29,4 @@ left join {{ ref('identity_customer_map') }} as identity
     on identity.customer_id = referrals.referred_customer_id
 where referrals.referred_customer_id is not null
   and coalesce(identity.customer_key, referrals.referred_customer_id) <> referrals.src_customer_key
+  and {{ marketing_signals.compliance_cohort_input_filter('coalesce(identity.customer_key, referrals.referred_customer_id)', none) }}

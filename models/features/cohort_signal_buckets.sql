@@ -3,6 +3,8 @@
   customer × signal type × channel × source system × product category × time bucket, for
   events at or before as_of. Windows are sums of buckets (cohort_window_buckets), so this long
   table serves all 6 windows at every anchor; wide matrices are built from it in the engine.
+  Customers and sources excluded before cohorts (compliance_cohort_exclusions,
+  compliance_excluded_sources) are filtered out here, so no method ever sees them.
   Incremental: a run re-buckets only the customers of cohort_refresh_scope (deleting their old
   rows first); every other customer's events stayed in the same buckets, so their rows stand.
 -#}
@@ -33,4 +35,5 @@ select
 from {{ ref('signals_staged') }}
 where occurred_at <= {{ as_of }}
   and {{ marketing_signals.cohort_refresh_filter() }}
+  and {{ marketing_signals.compliance_cohort_input_filter() }}
 group by 1, 2, 3, 4, 5, 6

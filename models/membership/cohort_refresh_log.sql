@@ -14,6 +14,7 @@
 -- depends_on: {{ ref('cohort_membership_history') }}
 -- depends_on: {{ ref('cohort_transitions') }}
 -- depends_on: {{ ref('cohort_calibration_snapshots') }}
+-- depends_on: {{ ref('attestation_checkpoints') }}
 
 with changes as (
     select

@@ -98,7 +98,7 @@ def _run_sql_to_parquet(args: argparse.Namespace) -> int:
 
 
 # ----------------------------------------------------------------------------- bench
-BENCHMARKS = ("capture", "cohorts", "membership")
+BENCHMARKS = ("capture", "cohorts", "membership", "attestation")
 
 
 def _add_bench(p: argparse.ArgumentParser) -> None:
@@ -112,12 +112,14 @@ def _add_bench(p: argparse.ArgumentParser) -> None:
                    help="cohorts: skip re-running the Python methods on twice the customers")
     p.add_argument("--methods", default=None,
                    help="membership: comma-separated cohort methods to compute (default: all 13)")
+    p.add_argument("--records-per-customer", type=int, default=62,
+                   help="attestation: candidate records per customer (default 62)")
 
 
 def _run_bench(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from .bench import capture, cohorts, membership
+    from .bench import attestation, capture, cohorts, membership
 
     project = Path(__file__).resolve().parents[2]
     work = Path(args.work_dir) if args.work_dir else project / "bench_results" / "work"
@@ -129,6 +131,9 @@ def _run_bench(args: argparse.Namespace) -> int:
     elif args.name == "membership":
         methods = args.methods.split(",") if args.methods else None
         membership.run(args.customers, args.seed, data, project, work, methods=methods)
+    elif args.name == "attestation":
+        attestation.run(args.customers, args.seed, data, project, work,
+                        records_per_customer=args.records_per_customer)
     return 0
 
 
@@ -151,6 +156,45 @@ def _run_backtest(args: argparse.Namespace) -> int:
     return 0
 
 
+# ----------------------------------------------------------------------------- verify
+def _add_verify(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--duckdb", required=True, help="DuckDB file holding the attestation tables (opened read-only)")
+    p.add_argument("--schema", default="main_attestation", help="schema of attestation_ledger / "
+                                                                "attestation_checkpoints (default main_attestation)")
+    p.add_argument("--worm-dir", default="data/worm", help="WORM folder with batches/*.parquet (default data/worm)")
+    p.add_argument("--public-key", default=None,
+                   help="Ed25519 public key PEM file (default: PEM text in $MARKETING_SIGNALS_VERIFY_KEY, "
+                        "else <worm-dir>/public_key.pem)")
+
+
+def _run_verify(args: argparse.Namespace) -> int:
+    import os
+    from pathlib import Path
+
+    from .attestation.keys import ENV_VERIFY_KEY
+    from .attestation.verify import VerifyUsageError, verify_duckdb
+
+    key_text = None if args.public_key else os.environ.get(ENV_VERIFY_KEY) or None
+    key_path = Path(args.public_key) if args.public_key else Path(args.worm_dir) / "public_key.pem"
+    try:
+        result = verify_duckdb(args.duckdb, args.schema, worm_dir=args.worm_dir, public_key_path=key_path,
+                               public_key=key_text.encode() if key_text else None)
+    except VerifyUsageError as e:
+        print(f"verify: {e}", file=sys.stderr)
+        return 2
+    s = result.stats
+    print(f"records {s['records']:,}  batches {s['batches']:,}  checkpoints {s['checkpoints']:,}")
+    if result.ok:
+        print("OK: hash chain, Merkle roots, signed checkpoints and WORM files verify")
+        return 0
+    print(f"FAILED: {result.first_error}")
+    for e in result.errors[1:10]:
+        print(f"  also: {e}")
+    if len(result.errors) > 10:
+        print(f"  ... {len(result.errors) - 10} more")
+    return 1
+
+
 COMMANDS: dict[str, Command] = {
     "generate": Command("write demo raw data and planted truth as Parquet", _add_generate, _run_generate),
     "summary": Command("print what dbt built: relations, row counts, capture figures", _add_summary, _run_summary),
@@ -160,6 +204,8 @@ COMMANDS: dict[str, Command] = {
                                "customers did next", _add_backtest, _run_backtest),
     "bench": Command("run a named benchmark: wall time, peak RSS, ratio to a baseline from the same run",
                      _add_bench, _run_bench),
+    "verify": Command("verify the attestation ledger (hash chain, Merkle roots, signed checkpoints, WORM files) "
+                      "with the public key only; exit 0 ok, 1 tampered, 2 usage error", _add_verify, _run_verify),
 }
 
 

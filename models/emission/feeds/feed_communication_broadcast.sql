@@ -1,0 +1,4 @@
+{#- Feed for the communication_broadcast subscriber (registry_subscribers): see macros/emission/emission_feed.sql. -#}
+{{ config(materialized='table') }}
+-- depends_on: {{ ref('attestation_checkpoints') }}
+{{ marketing_signals.emission_feed('communication_broadcast') }}

@@ -1,0 +1,4 @@
+{#- Feed for the journey_orchestrator subscriber (registry_subscribers): see macros/emission/emission_feed.sql. -#}
+{{ config(materialized='table') }}
+-- depends_on: {{ ref('attestation_checkpoints') }}
+{{ marketing_signals.emission_feed('journey_orchestrator') }}
