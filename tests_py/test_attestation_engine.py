@@ -263,17 +263,6 @@ def test_chain_validation_and_empty_input():
     assert [str(full[col].dtype) for col in empty.columns] == [str(empty[col].dtype) for col in empty.columns]
 
 
-def test_chain_throughput_is_measured(capsys):
-    cand = synthetic_candidates(20_000, seed=5)
-    import time
-    t = time.perf_counter()
-    out = chain(cand)
-    rate = len(out) / (time.perf_counter() - t)
-    with capsys.disabled():
-        print(f"\nchain throughput on 20k synthetic records: {rate:,.0f} records/s")
-    assert len(out) == 20_000 and rate > 5_000
-
-
 # ----------------------------------------------------------------------------- Merkle (RFC 6962)
 def _ref_root(leaves: list[bytes]) -> bytes:
     """MTH from RFC 6962 section 2.1, written as in the RFC."""
