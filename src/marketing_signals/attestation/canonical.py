@@ -45,7 +45,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .frames import to_arrow
+from .frames import is_missing as _is_missing, to_arrow
 from .schema import (
     CONTENT_COLUMNS,
     DATE_COLUMNS,
@@ -64,15 +64,7 @@ _ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=
 
 
 # ----------------------------------------------------------------------------- scalar normalisers
-def is_missing(v: Any) -> bool:
-    """None, pd.NA, NaT and float NaN (Python or numpy) count as null."""
-    if v is None or v is pd.NA or v is pd.NaT:
-        return True
-    if isinstance(v, (float, np.floating)):
-        return v != v
-    if isinstance(v, np.datetime64):
-        return bool(np.isnat(v))
-    return False
+is_missing = _is_missing  # one definition, in frames (canonical imports frames)
 
 
 def nfc(s: str) -> str:

@@ -14,7 +14,8 @@ import pandas as pd
 import pyarrow as pa
 
 
-def _missing(v) -> bool:
+def is_missing(v) -> bool:
+    """None, pd.NA, NaT and float NaN (Python or numpy) count as null."""
     if v is None or v is pd.NA or v is pd.NaT:
         return True
     if isinstance(v, (float, np.floating)):
@@ -39,7 +40,7 @@ def _utc_micros(series: pd.Series) -> pa.Array:
 
 
 def _to_date(v) -> _dt.date | None:
-    if _missing(v):
+    if is_missing(v):
         return None
     if isinstance(v, _dt.datetime):
         return v.date()
@@ -80,7 +81,7 @@ def _dates(series: pd.Series) -> pa.Array:
 
 def _floats(series: pd.Series) -> pa.Array:
     if series.dtype == object:
-        series = pd.Series([None if _missing(v) else float(v) for v in series.tolist()], dtype="float64")
+        series = pd.Series([None if is_missing(v) else float(v) for v in series.tolist()], dtype="float64")
     return pa.array(series, type=pa.float64(), from_pandas=True)
 
 
@@ -95,7 +96,7 @@ def series_to_arrow(series: pd.Series, field: pa.Field) -> pa.Array:
             return _floats(series)
         if pa.types.is_integer(t):
             if series.dtype == object:
-                series = pd.Series([None if _missing(v) else v for v in series.tolist()], dtype=object)
+                series = pd.Series([None if is_missing(v) else v for v in series.tolist()], dtype=object)
             return pa.array(series, type=t, from_pandas=True)
         return pa.array(series, type=t, from_pandas=True)
     except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError, OverflowError) as e:
