@@ -17,7 +17,7 @@ BENCH_CUSTOMERS ?= 1000000
 
 RETAIL_DIR     ?= data/online_retail
 RETAIL_AS_OF   ?= 2011-09-10
-RETAIL_VARS    ?= {"marketing_signals__event_time_floor": "2000-01-01", "marketing_signals__as_of": "$(RETAIL_AS_OF)"}
+RETAIL_VARS    ?= {"marketing_signals__event_time_floor": "2000-01-01", "marketing_signals__as_of": "$(RETAIL_AS_OF)", "marketing_signals__streams_enabled": false}
 
 .PHONY: help venv demo build verify test test-python test-dbt bench example-online-retail clean
 

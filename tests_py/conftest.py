@@ -97,7 +97,7 @@ def built_project(small_demo, tmp_path_factory) -> DbtProject:
     membership; the stage after it is built and tested on `refresh_project` (CI time)."""
     root = tmp_path_factory.mktemp("build")
     project = DbtProject(root, small_demo / "raw", root / "marketing_signals.duckdb",
-                         vars='{"marketing_signals__coverage_severity": "error"}')
+                         vars='{"marketing_signals__coverage_severity": "error", "marketing_signals__streams_enabled": false}')
     project.dbt("build", "--exclude", *EMISSION_STAGE)
     return project
 
@@ -115,7 +115,8 @@ REFRESH_METHODS = ["rfm", "funnel", "journey", "persona", "kmeans"]
 def refresh_vars(methods=REFRESH_METHODS, **extra) -> str:
     import json
     return json.dumps({"marketing_signals__cohort_methods": methods,
-                       "marketing_signals__cohort_fit_sample": 4000} | extra)
+                       "marketing_signals__cohort_fit_sample": 4000,
+                       "marketing_signals__streams_enabled": False} | extra)
 
 
 @pytest.fixture(scope="session")

@@ -22,7 +22,8 @@ def cohort_project(tmp_path_factory) -> DbtProject:
     data = generate_demo(tmp_path_factory.mktemp("cohort_demo"), customers=CUSTOMERS, seed=11)
     root = tmp_path_factory.mktemp("cohort_build")
     project = DbtProject(root, data / "raw", root / "cohorts.duckdb", truth_dir=data / "truth",
-                         vars='{"marketing_signals__cohort_fit_sample": 30000}')
+                         vars='{"marketing_signals__cohort_fit_sample": 30000, '
+                              '"marketing_signals__streams_enabled": false}')
     project.dbt("build")
     return project
 

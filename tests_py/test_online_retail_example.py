@@ -15,6 +15,7 @@ RETAIL = SHARED_DATASETS / "online_retail" / "online_retail.parquet"
 def test_online_retail_maps_to_purchase_and_return_signals(tmp_path):
     project = DbtProject(tmp_path, tmp_path / "raw", tmp_path / "retail.duckdb",
                          vars='{"marketing_signals__event_time_floor": "2000-01-01", '
+                              '"marketing_signals__streams_enabled": false, '
                               f'"marketing_signals__online_retail_path": "{RETAIL}"}}')
     project.raw_dir = tmp_path / "nothing"  # compile needs no raw tables
     project.dbt("compile", "--select", "online_retail_as_events")

@@ -98,7 +98,7 @@ def _run_sql_to_parquet(args: argparse.Namespace) -> int:
 
 
 # ----------------------------------------------------------------------------- bench
-BENCHMARKS = ("capture", "cohorts", "membership", "attestation")
+BENCHMARKS = ("capture", "cohorts", "membership", "attestation", "streams")
 
 
 def _add_bench(p: argparse.ArgumentParser) -> None:
@@ -114,12 +114,17 @@ def _add_bench(p: argparse.ArgumentParser) -> None:
                    help="membership: comma-separated cohort methods to compute (default: all 13)")
     p.add_argument("--records-per-customer", type=int, default=62,
                    help="attestation: candidate records per customer (default 62)")
+    p.add_argument("--streams", type=int, default=30, help="streams: number of streams (default 30)")
+    p.add_argument("--locations", type=int, default=200, help="streams: number of locations (default 200)")
+    p.add_argument("--days", type=int, default=730, help="streams: days of history (default 730)")
+    p.add_argument("--loop-series", type=int, default=100,
+                   help="streams: series timed in the per-series statsmodels baseline loop (0 = all)")
 
 
 def _run_bench(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from .bench import attestation, capture, cohorts, membership
+    from .bench import attestation, capture, cohorts, membership, streams
 
     project = Path(__file__).resolve().parents[2]
     work = Path(args.work_dir) if args.work_dir else project / "bench_results" / "work"
@@ -134,6 +139,8 @@ def _run_bench(args: argparse.Namespace) -> int:
     elif args.name == "attestation":
         attestation.run(args.customers, args.seed, data, project, work,
                         records_per_customer=args.records_per_customer)
+    elif args.name == "streams":
+        streams.run(project, work, args.streams, args.locations, args.days, args.seed, args.loop_series)
     return 0
 
 
@@ -154,6 +161,39 @@ def _run_backtest(args: argparse.Namespace) -> int:
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=2))
     return 0
+
+
+# ----------------------------------------------------------------------------- streams
+def _add_streams_eval(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--demo-dir", default="data/demo", help="generated demo folder (raw/ and truth/)")
+    p.add_argument("--json", default=None, help="also write the result to this JSON file")
+
+
+def _run_streams_eval(args: argparse.Namespace) -> int:
+    import json
+    from pathlib import Path
+
+    from .streams.evaluate import evaluate_demo
+
+    project = Path(__file__).resolve().parents[2]
+    result = evaluate_demo(args.demo_dir, project / "seeds")
+    text = json.dumps(result, indent=2, default=str)
+    print(text)
+    if args.json:
+        Path(args.json).write_text(text)
+    return 0
+
+
+def _add_nab(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--nab-dir", default=None, help="NAB folder (default ../shared/datasets/nab next to the repo)")
+    p.add_argument("--out", default=None, help="also write the per-file table to this CSV")
+
+
+def _run_nab(args: argparse.Namespace) -> int:
+    from .streams import nab
+
+    argv = (["--nab-dir", args.nab_dir] if args.nab_dir else []) + (["--out", args.out] if args.out else [])
+    return nab.main(argv)
 
 
 # ----------------------------------------------------------------------------- verify
@@ -204,6 +244,10 @@ COMMANDS: dict[str, Command] = {
                                "customers did next", _add_backtest, _run_backtest),
     "bench": Command("run a named benchmark: wall time, peak RSS, ratio to a baseline from the same run",
                      _add_bench, _run_bench),
+    "streams-eval": Command("Observe + Forecast on a generated demo folder, scored against its planted incidents",
+                            _add_streams_eval, _run_streams_eval),
+    "nab-eval": Command("Observe and the z-score baseline on NAB (realAdExchange, realKnownCause): window "
+                        "recall, precision, F1 per file", _add_nab, _run_nab),
     "verify": Command("verify the attestation ledger (hash chain, Merkle roots, signed checkpoints, WORM files) "
                       "with the public key only; exit 0 ok, 1 tampered, 2 usage error", _add_verify, _run_verify),
 }

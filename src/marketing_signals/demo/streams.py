@@ -233,8 +233,10 @@ def stream_metrics(rng: np.random.Generator, reg: Registries, loc_weight: np.nda
         slope = rng.uniform(-0.05, 0.15) + rng.normal(0, 0.03, L)
         trend = 1.0 + slope[:, None] * (np.arange(D) / D)[None, :]
         level = base * loc_f[:, None] * season[None, :] * trend
-        if bounded:
-            values[si] = level * (1.0 + cv * rng.standard_normal((L, D)))
+        if bounded:  # logit-normal around the base: noise shrinks near the bound, never saturates
+            b = np.clip(base * loc_f, 1e-3, 1 - 1e-3)
+            logit = np.log(b / (1 - b))[:, None] + np.log(season)[None, :] + (slope[:, None] * (np.arange(D) / D)[None, :])
+            values[si] = 1.0 / (1.0 + np.exp(-(logit + cv / (1.0 - b[:, None]) * rng.standard_normal((L, D)))))
         else:
             values[si] = level * rng.lognormal(-cv * cv / 2, cv, (L, D))
     # incidents: multiplicative shift with a short ramp in and out

@@ -1,0 +1,11 @@
+"""Forecast backtests: ETS and seasonal naive from rolling origins, MASE, relative MAE and interval coverage."""
+
+
+def model(dbt, session):
+    dbt.config(materialized="table")
+    from marketing_signals.streams import dbt_bridge
+
+    refs = {"metrics": dbt.ref("stream_metrics_staged"), "registry": dbt.ref("registry_streams"),
+            "calendar": dbt.ref("stream_calendar"), "context": dbt.ref("stream_run_context"),
+            "models": dbt.ref("stream_models")}
+    return dbt_bridge.backtests(refs, dbt.config.get("streams_settings"))
