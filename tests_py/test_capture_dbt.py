@@ -12,14 +12,9 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
 
-from conftest import DbtProject
+from conftest import CAPTURE_ONLY, DbtProject
 
 pytestmark = pytest.mark.dbt
-# these tests are about capture; the cohort stage is built (and tested) by the fixture and
-# test_cohorts_dbt.py, so repeated builds here skip it
-CAPTURE_ONLY = ("--exclude", "path:models/features", "path:models/cohorts", "path:models/membership",
-                "path:models/compliance", "path:models/emission", "path:models/attestation", "path:models/streams",
-                "path:python_models")
 
 GENERATED_DEFECTS = [
     "missing_event_id", "malformed_event_id", "missing_customer_id", "malformed_customer_id",

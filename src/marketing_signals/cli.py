@@ -117,7 +117,7 @@ def _add_bench(p: argparse.ArgumentParser) -> None:
     p.add_argument("--streams", type=int, default=30, help="streams: number of streams (default 30)")
     p.add_argument("--locations", type=int, default=200, help="streams: number of locations (default 200)")
     p.add_argument("--days", type=int, default=730, help="streams: days of history (default 730)")
-    p.add_argument("--loop-series", type=int, default=100,
+    p.add_argument("--loop-series", type=int, default=300,
                    help="streams: series timed in the per-series statsmodels baseline loop (0 = all)")
 
 

@@ -46,7 +46,29 @@ def summarize(duckdb_path: Path) -> None:
         print(f"  {reason:<28}{n:>10,}")
     _cohort_summary(con)
     _membership_summary(con)
+    _streams_summary(con)
     con.close()
+
+
+def _streams_summary(con) -> None:
+    """Observe / Forecast / incidents, when the stream stage was built."""
+    exists = con.execute("select count(*) from information_schema.tables where table_name = 'stream_alert_summary'").fetchone()[0]
+    if not exists:
+        return
+    s = con.execute(f"select * from {relation_name(con, 'stream_alert_summary')}").df().iloc[0]
+    print(f"\nStreams (as of {str(s['as_of_date'])[:10]}): {int(s['series_observed']):,} series; "
+          f"{int(s['anomalies']):,} anomaly windows ({int(s['anomalies_direction_of_concern']):,} in the direction "
+          f"of concern) in {int(s['incidents']):,} incidents, {s['alert_reduction_ratio']:.1f} alerts per incident; "
+          f"the z-score baseline flags {int(s['zscore_baseline_anomalies']):,} windows; "
+          f"{int(s['quarantined_rows']):,} stream rows quarantined")
+    models = con.execute(f"select model, count(*) from {relation_name(con, 'stream_models')} group by 1 order by 1").fetchall()
+    print("Forecast models: " + ", ".join(f"{m} {n}" for m, n in models))
+    top = con.execute(f"""
+        select incident_id, onset_date, scope, n_locations, n_streams, lead_stream_id
+        from {relation_name(con, 'incidents')} order by onset_date desc limit 5""").fetchall()
+    print("Latest incidents:")
+    for r in top:
+        print(f"  {r[0]}  onset {r[1]}  {r[2]:<9} {r[3]:>3} locations {r[4]:>2} streams  lead {r[5]}")
 
 
 def _cohort_summary(con) -> None:
