@@ -690,3 +690,34 @@ def test_portfolio_series_do_not_link_unrelated_streams():
     inc, summary = I.group(a, link_days=3)
     assert inc.tolist() == [0, 0, 1, 1]
     assert summary["scope"].tolist() == ["location", "location"]
+
+
+def test_calendar_effects_are_learnt_not_alarmed_on():
+    """A recurring promo lift (+60% for 3 days every 30 days) alarms on every occurrence without a
+    calendar; with the promo days as a Calendar key it alarms only while the effect is new."""
+    rng = np.random.default_rng(5)
+    n, T = 50, 400
+    y = _weekly_log_panel(rng, n, T)
+    starts = np.arange(60, T - 5, 30)
+    keys = np.zeros((n, T), np.int16)
+    for s in starts:
+        y[:, s:s + 3] += np.log(1.6)
+        keys[:, s:s + 3] = 1
+    cfg = O.ObserveConfig()
+    conc, sens = np.zeros(n), np.ones(n)
+    without, _ = O.observe(y, _params(n), sens, conc, (), cfg)
+    with_cal, _ = O.observe(y, _params(n), sens, conc, (ets.Calendar(keys, 1, rate=0.5),), cfg)
+
+    def alarmed_share(w, occurrences):  # share of (series, occurrence) pairs with a window on it
+        hits = [((w["series"] == i) & (w["onset"] <= s + 2) & (w["end"] >= s)).any()
+                for s in occurrences for i in range(n)]
+        return float(np.mean(hits))
+
+    later = starts[4:]  # from the fifth occurrence on, the effect is learnt
+    assert alarmed_share(without, later) > 0.9
+    assert alarmed_share(with_cal, later) < 0.1
+    # and a real drop on a promo day is still found
+    y2 = y.copy()
+    y2[:, starts[-2]:starts[-2] + 3] += np.log(0.4)
+    dropped, _ = O.observe(y2, _params(n), sens, conc, (ets.Calendar(keys.copy(), 1, rate=0.5),), cfg)
+    assert alarmed_share(dropped[dropped["side"] == 1], [starts[-2]]) > 0.9

@@ -189,9 +189,9 @@ def run_filter(y: np.ndarray, p: EtsParams, state: EtsState, *, huber_k: float |
                 tr = np.where(relevel, 0.0, tr)
                 damped = np.where(relevel, 0.0, damped)
                 e = np.where(relevel, 0.0, e)
-        for cal in calendars:
+        for cal in calendars:  # learnt on alarmed days too: the calendar may be what explains them
             k = cal.keys[:, t]
-            on = use & (k > 0)
+            on = ~np.isnan(e) & (k > 0) & (skip is None or ~skip[:, t])
             cal.effect[rows, k] += np.where(on, cal.rate * np.clip(np.nan_to_num(e), -3 * sig, 3 * sig), 0.0)
             cal.seen[rows, k] += on
         if huber_k is not None:

@@ -15,9 +15,9 @@ when it is large. tau and h are divided by the sensitivity. On calendar days who
 been seen fewer than `Calendar.mature` times (first holiday, first promo) the sensitivity is
 multiplied by `immature_factor`.
 
-While a side is in alarm the observation does not update the baseline (level, trend, season,
-calendar effects), so an incident does not drag it; the robust scale still learns, boundedly
-(see ets.py). An alarm ends after `calm_days` days with x <= k_end;
+While a side is in alarm the observation does not update the baseline (level, trend, season),
+so an incident does not drag it; the robust scale still learns, boundedly (see ets.py), and so
+do calendar effects (a new promo or holiday effect would otherwise never be learnt). An alarm ends after `calm_days` days with x <= k_end;
 the anomaly window runs from the onset estimate to the last day with x > k_end. An alarm that
 lasts longer than `max_days` is a confirmed level shift: the window closes with kind
 'level_shift' and the baseline accepts the new level.
