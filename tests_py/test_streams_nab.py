@@ -1,7 +1,8 @@
 """Observe vs the z-score baseline on two small NAB files (real data from shared/datasets/nab).
 
-Without the data the test is skipped, or fails when MARKETING_SIGNALS_REQUIRE_NAB=1 (CI, where
-the repo is cloned next to a `shared` link and the data must be there).
+The data lives outside the repository (../shared/datasets/nab, never copied in). Without it the
+test is skipped with the reason, like the Online Retail example; set MARKETING_SIGNALS_REQUIRE_NAB=1
+to make a missing folder a failure instead. A fresh clone beside `shared` runs it (checked).
 """
 from __future__ import annotations
 

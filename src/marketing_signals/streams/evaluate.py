@@ -158,14 +158,9 @@ def evaluate_demo(demo_dir: Path | str, registry_dir: Path | str, log=print) -> 
         "relative_mae_vs_seasonal_naive": float(np.nansum(bt["mae"] * pts) / np.nansum(bt["mae"] / bt["relative_mae"] * pts)),
         "models": res.models["model"].value_counts().to_dict(),
     }
-    inc_rows, summary = _incident_summary(w, panel)
-    return {"observe": observe, "forecast": forecast, "incidents": summary, "timings": res.timings}
-
-
-def _incident_summary(w: pd.DataFrame, panel) -> tuple[pd.Series, dict]:
     from . import incidents as I
 
-    a = w[["stream_id", "location_id", "onset", "end", "anomaly_score"]]
-    inc, summary = I.group(a)
-    return inc, {"anomalies": int(len(a)), "incidents": int(len(summary)),
-                 "alert_reduction_ratio": float(len(a) / max(1, len(summary)))}
+    _, grouped = I.group(w[["stream_id", "location_id", "onset", "end", "anomaly_score"]])
+    incidents_summary = {"anomalies": int(len(w)), "incidents": int(len(grouped)),
+                         "alert_reduction_ratio": float(len(w) / max(1, len(grouped)))}
+    return {"observe": observe, "forecast": forecast, "incidents": incidents_summary, "timings": res.timings}

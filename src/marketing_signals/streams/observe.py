@@ -6,7 +6,8 @@ one-sided detectors per series, "up" and "down":
 
 - a spike test, x > tau, and
 - a CUSUM for level shifts, C_t = max(0, C_{t-1} + x_t - k), alarm when C_t > h
-  (Page 1954), whose onset estimate is the day after C last stood at 0.
+  (Page 1954). A window's onset is the maximum-likelihood change point between the day C last
+  stood at 0 and the detection day (`change_point_onsets`).
 
 x is z for the up side and -z for the down side. The side the registry names as the direction of concern
 (`direction_of_concern`: up, down or both) runs at the stream's sensitivity; the other side at
@@ -39,7 +40,6 @@ class ObserveConfig:
     cusum_k: float = 0.75
     cusum_h: float = 3.5
     k_end: float = 1.0
-    k_onset: float = 1.5
     calm_days: int = 2
     max_days: int = 28
     counter_factor: float = 0.6
@@ -50,8 +50,7 @@ class ObserveConfig:
     warmup_days: int = 28
 
 
-WINDOW_COLUMNS = ["series", "side", "onset", "end", "detected", "peak_z", "peak_cusum", "kind", "is_open",
-                  "cusum_start"]
+WINDOW_COLUMNS = ["series", "side", "onset", "end", "detected", "peak_z", "peak_cusum", "kind", "is_open"]
 
 
 class Detector:
@@ -69,8 +68,6 @@ class Detector:
         self.sign = np.array([[1.0], [-1.0]])
         self.C = np.zeros((2, n))
         self.last_zero = np.full((2, n), -1)
-        self.first_strong = np.full((2, n), -1)
-        self.cusum_start = np.zeros((2, n), np.int64)
         self.z: list[np.ndarray] = []
         self.in_alarm = np.zeros((2, n), bool)
         self.onset = np.zeros((2, n), np.int64)
@@ -88,7 +85,6 @@ class Detector:
                 series, side, self.onset[side, series], end[side, series], self.detected[side, series],
                 self.peak_z[side, series], self.peak_c[side, series],
                 np.full(series.size, kind), np.full(series.size, int(is_open)),
-                self.cusum_start[side, series],
             ]).astype(np.float64))
 
     def step(self, t: int, z: np.ndarray, immature: np.ndarray):
@@ -99,13 +95,11 @@ class Detector:
         sens = self.sens * np.where(immature, c.immature_factor, 1.0)[None, :]
         tau, h = c.spike_tau / sens, c.cusum_h / sens
         self.C = np.maximum(0.0, self.C + x - c.cusum_k) if warm else np.zeros_like(self.C)
-        self.first_strong = np.where((self.first_strong < 0) & (x > c.k_onset) & (self.C > 0), t, self.first_strong)
         trigger = warm & ~self.in_alarm & ((self.C > h) | (x > tau))
         if trigger.any():
             self.in_alarm |= trigger
-            onset = np.where(self.first_strong >= 0, self.first_strong, np.minimum(self.last_zero + 1, t))
-            self.onset = np.where(trigger, onset, self.onset)
-            self.cusum_start = np.where(trigger, np.minimum(self.last_zero + 1, t), self.cusum_start)
+            # the CUSUM's start; finish() refines it into the maximum-likelihood onset
+            self.onset = np.where(trigger, np.minimum(self.last_zero + 1, t), self.onset)
             self.detected = np.where(trigger, t, self.detected)
             self.last_active = np.where(trigger, t, self.last_active)
             self.quiet = np.where(trigger, 0, self.quiet)
@@ -133,7 +127,6 @@ class Detector:
             self.in_alarm[:, relevel] = False
             self.C[:, relevel] = 0.0
         self.last_zero = np.where(self.C <= 0.0, t, self.last_zero)
-        self.first_strong = np.where(self.C <= 0.0, -1, self.first_strong)
         return anomalous | self.in_alarm.any(axis=0), relevel
 
     def finish(self, T: int) -> pd.DataFrame:
@@ -144,7 +137,7 @@ class Detector:
             return empty.astype({"kind": object, "is_open": bool})
         a = np.concatenate(self.out)
         df = pd.DataFrame(a, columns=WINDOW_COLUMNS)
-        for col in ("series", "side", "onset", "end", "detected", "kind", "is_open", "cusum_start"):
+        for col in ("series", "side", "onset", "end", "detected", "kind", "is_open"):
             df[col] = df[col].astype(np.int64)
         df["kind"] = np.where(df["kind"] == 1, "level_shift", "anomaly")
         df["is_open"] = df["is_open"].astype(bool)
@@ -163,7 +156,7 @@ def change_point_onsets(df: pd.DataFrame, z: np.ndarray, cfg: ObserveConfig) -> 
     """
     out = df["onset"].to_numpy().copy()
     sign = np.where(df["side"].to_numpy() == 0, 1.0, -1.0)
-    for i, (s, a, d, e) in enumerate(zip(df["series"].to_numpy(), df["cusum_start"].to_numpy(),
+    for i, (s, a, d, e) in enumerate(zip(df["series"].to_numpy(), df["onset"].to_numpy(),
                                           df["detected"].to_numpy(), df["end"].to_numpy(), strict=True)):
         if d <= a:
             continue
