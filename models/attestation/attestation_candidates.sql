@@ -5,20 +5,26 @@
   transition, each with its attestor identity (service, code version, model version, policy
   version, dbt invocation), chain of custody, a pseudonymous subject digest (never the
   customer key: attestation_subjects) and a retention class. A view over attestation_pending.
+
+  With the stream stage on, also one record per state of a root-cause routing decision
+  (record_kind rca_routing_decision, from rca_decision_outcomes; see docs/root_cause_routing.md):
+  its id is SHA-256 of the decision id and its state digest, so a decision is attested again only
+  when its queue, rule, action, tiers, gate outcome, executability, mode or policy changes. Its
+  subject is the incident: subject_digest = SHA-256('rca_incident|' || incident_id), unsalted,
+  because an incident id (stream × location × day anomalies) is not personal data and there is
+  nothing to erase; records of one incident share the digest.
 -#}
 {{ config(materialized='view') }}
 
 {%- set as_of = marketing_signals.cohort_as_of() -%}
-{%- set service_identity = env_var('MARKETING_SIGNALS_SERVICE_IDENTITY', 'marketing_signals/dbt@' ~ target.name) -%}
-{%- set code_version = env_var('MARKETING_SIGNALS_CODE_VERSION', 'marketing_signals ' ~ var('marketing_signals__package_version')) %}
+{%- set attestor = marketing_signals.attestor_identity() -%}
+{%- set service_identity = attestor.service_identity -%}
+{%- set code_version = attestor.code_version -%}
+{%- set with_rca = var('marketing_signals__streams_enabled', true) %}
 
 with policy as (
     -- the policy in force when the decision is made (this run), whatever the data's as_of
-    select policy_version
-    from {{ ref('registry_policy_version') }}
-    where cast(effective_from as timestamp) <= {{ marketing_signals.timestamp_literal(run_started_at) }}
-    order by effective_from desc
-    limit 1
+{{ marketing_signals.policy_in_force() }}
 ),
 
 retention as (
@@ -149,6 +155,69 @@ records as (
     union all
     select * from transitions
 )
+{%- if with_rca %},
+
+rca_records as (
+    select
+        {{ marketing_signals.sha256_hex("'rca_routing_decision|' || outcomes.decision_id || '|' || outcomes.state_digest") }} as attestation_id,
+        cast('rca_routing_decision' as varchar) as record_kind,
+        outcomes.outcome as decision,
+        case when outcomes.is_executable then 'execute' when outcomes.mode = 'shadow' then 'shadow' else 'route' end as op,
+        {{ marketing_signals.sha256_hex("'rca_incident|' || outcomes.incident_id") }} as subject_digest,
+        cast(null as varchar) as subscriber_id,
+        cast(null as varchar) as method_id,
+        cast(null as varchar) as window_id,
+        cast(null as varchar) as cohort_id,
+        cast(outcomes.posterior as double) as confidence,
+        cast(outcomes.decided_at as timestamp) as decided_at,
+        coalesce(outcomes.routing_rule_id || '|', '') || coalesce(outcomes.gate_rule_ids, '') as rule_ids,
+        {{ marketing_signals.json_object_text([
+            ('decision_id', 'outcomes.decision_id'),
+            ('hypothesis_id', 'outcomes.hypothesis_id'),
+            ('incident_id', 'outcomes.incident_id'),
+            ('cause_id', 'outcomes.cause_id'),
+            ('hypothesis_rank', 'outcomes.hypothesis_rank'),
+            ('queue_id', 'outcomes.queue_id'),
+            ('routing_rule_id', 'outcomes.routing_rule_id'),
+            ('rerouted_from_rule_id', 'outcomes.rerouted_from_rule_id'),
+            ('action_id', 'outcomes.action_id'),
+            ('channel', 'outcomes.channel'),
+            ('confidence_tier', 'outcomes.confidence_tier'),
+            ('causal_evidence_tier', 'outcomes.causal_evidence_tier'),
+            ('spend_at_risk_usd', 'outcomes.spend_at_risk_usd'),
+            ('spend_cap_usd', 'outcomes.spend_cap_usd'),
+            ('mode', 'outcomes.mode'),
+            ('automation_cleared', 'outcomes.automation_cleared'),
+            ('is_executable', 'outcomes.is_executable'),
+            ('gate_outcome', 'outcomes.outcome'),
+            ('surfaces', 'outcomes.surfaces'),
+            ('refused_rule_ids', 'outcomes.refused_rule_ids'),
+            ('held_rule_ids', 'outcomes.held_rule_ids'),
+            ('routing_reason', 'outcomes.routing_reason'),
+            ('outcome_reason', 'outcomes.outcome_reason'),
+        ]) }} as rationale_json,
+        {{ marketing_signals.json_object_text([
+            ('solely_automated', 'outcomes.automation_cleared'),
+            ('significant_effect', 'false'),
+            ('note', "'a decision about an incident, not about a person; a customer-affecting action excludes opted-out customers (gate GDPR22_ADMT_OPT_OUT_EXCLUSION, counts in admt_json)'"),
+        ]) }} as art22_json,
+        outcomes.opt_out_evidence_json as admt_json,
+        {{ marketing_signals.json_object_text([
+            ('evidence_export_sha256', 'outcomes.export_sha256'),
+            ('as_of', 'cast(outcomes.decided_at as varchar)'),
+        ]) }} as custody_json,
+        {{ marketing_signals.json_object_text([
+            ('service_identity', 'outcomes.service_identity'),
+            ('code_version', 'outcomes.code_version'),
+            ('model_version', 'outcomes.model_version'),
+            ('policy_version', 'outcomes.policy_version'),
+            ('dbt_invocation_id', 'outcomes.dbt_invocation_id'),
+        ]) }} as attestor_json,
+        outcomes.retention_class,
+        cast(outcomes.retention_until as date) as retention_until
+    from {{ ref('rca_decision_outcomes') }} as outcomes
+)
+{%- endif %}
 
 select
     records.attestation_id,
@@ -191,3 +260,9 @@ left join {{ ref('attestation_custody') }} as custody
     on custody.customer_key = records.customer_key
 left join retention
     on retention.jurisdiction_id = records.jurisdiction
+{%- if with_rca %}
+
+union all
+
+select * from rca_records
+{%- endif %}

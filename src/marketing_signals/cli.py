@@ -98,7 +98,7 @@ def _run_sql_to_parquet(args: argparse.Namespace) -> int:
 
 
 # ----------------------------------------------------------------------------- bench
-BENCHMARKS = ("capture", "cohorts", "membership", "attestation", "streams")
+BENCHMARKS = ("capture", "cohorts", "membership", "attestation", "streams", "correlate")
 
 
 def _add_bench(p: argparse.ArgumentParser) -> None:
@@ -114,17 +114,18 @@ def _add_bench(p: argparse.ArgumentParser) -> None:
                    help="membership: comma-separated cohort methods to compute (default: all 13)")
     p.add_argument("--records-per-customer", type=int, default=62,
                    help="attestation: candidate records per customer (default 62)")
-    p.add_argument("--streams", type=int, default=30, help="streams: number of streams (default 30)")
-    p.add_argument("--locations", type=int, default=200, help="streams: number of locations (default 200)")
-    p.add_argument("--days", type=int, default=730, help="streams: days of history (default 730)")
+    p.add_argument("--streams", type=int, default=30, help="streams, correlate: number of streams (default 30)")
+    p.add_argument("--locations", type=int, default=200, help="streams, correlate: number of locations (default 200)")
+    p.add_argument("--days", type=int, default=None, help="streams, correlate: days of history (default 730, 365)")
     p.add_argument("--loop-series", type=int, default=300,
-                   help="streams: series timed in the per-series statsmodels baseline loop (0 = all)")
+                   help="streams: series timed in the per-series statsmodels baseline loop; correlate: pairs "
+                        "timed in the per-pair reference loop (0 = all)")
 
 
 def _run_bench(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from .bench import attestation, capture, cohorts, membership, streams
+    from .bench import attestation, capture, cohorts, correlate, membership, streams
 
     project = Path(__file__).resolve().parents[2]
     work = Path(args.work_dir) if args.work_dir else project / "bench_results" / "work"
@@ -140,7 +141,9 @@ def _run_bench(args: argparse.Namespace) -> int:
         attestation.run(args.customers, args.seed, data, project, work,
                         records_per_customer=args.records_per_customer)
     elif args.name == "streams":
-        streams.run(project, work, args.streams, args.locations, args.days, args.seed, args.loop_series)
+        streams.run(project, work, args.streams, args.locations, args.days or 730, args.seed, args.loop_series)
+    elif args.name == "correlate":  # --customers does not apply
+        correlate.run(project, work, args.streams, args.locations, args.days or 365, args.seed, args.loop_series)
     return 0
 
 
@@ -196,6 +199,32 @@ def _run_nab(args: argparse.Namespace) -> int:
     return nab.main(argv)
 
 
+def _add_petshop(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--root", default=None, help="PetShop dataset folder (default $MARKETING_SIGNALS_PETSHOP_DIR, "
+                                                "else ../shared/datasets/petshop/dataset next to the repo)")
+    p.add_argument("--json", default=None, help="also write the report and per-issue ranks to this JSON file")
+
+
+def _run_petshop(args: argparse.Namespace) -> int:
+    from .rca import petshop
+
+    argv = (["--root", args.root] if args.root else []) + (["--json", args.json] if args.json else [])
+    return petshop.main(argv)
+
+
+def _add_rca_eval(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--seeds", type=int, nargs="+", default=[45, 46, 47], help="one generated demo per seed (default 45 46 47)")
+    p.add_argument("--customers", type=int, default=100_000, help="customers per demo (sets 20 locations at 100,000)")
+    p.add_argument("--json", default=None, help="also write the pooled and per-seed report to this JSON file")
+
+
+def _run_rca_eval(args: argparse.Namespace) -> int:
+    from .rca import benchmark
+
+    return benchmark.main(["--seeds", *map(str, args.seeds), "--customers", str(args.customers)]
+                          + (["--json", args.json] if args.json else []))
+
+
 # ----------------------------------------------------------------------------- verify
 def _add_verify(p: argparse.ArgumentParser) -> None:
     p.add_argument("--duckdb", required=True, help="DuckDB file holding the attestation tables (opened read-only)")
@@ -248,6 +277,10 @@ COMMANDS: dict[str, Command] = {
                             _add_streams_eval, _run_streams_eval),
     "nab-eval": Command("Observe and the z-score baseline on NAB (realAdExchange, realKnownCause): window "
                         "recall, precision, F1 per file", _add_nab, _run_nab),
+    "petshop-eval": Command("root-cause localisation (ours, ours without the call graph, BARO) on the PetShop "
+                            "benchmark: AC@1, AC@3, AVG@5 per scenario", _add_petshop, _run_petshop),
+    "rca-eval": Command("generator fault benchmark: root-cause AC@1/AC@3 per cause on planted incidents, with a "
+                        "+/-2-day onset error and the BARO-style baseline in the same run", _add_rca_eval, _run_rca_eval),
     "verify": Command("verify the attestation ledger (hash chain, Merkle roots, signed checkpoints, WORM files) "
                       "with the public key only; exit 0 ok, 1 tampered, 2 usage error", _add_verify, _run_verify),
 }

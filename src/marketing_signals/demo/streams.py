@@ -404,18 +404,26 @@ def subscriber_acks(rng: np.random.Generator, n_customers: int, end_us: int) -> 
 
 
 # ------------------------------------------------------------------------------ outcomes
-def outcomes(rng: np.random.Generator, reg: Registries, inc: dict, plan, start_us: int,
-             days: int) -> pa.Table:
-    """Realised root causes of ~70% of incidents and validated persona labels of ~2% of customers."""
+def incident_outcomes(rng: np.random.Generator, reg: Registries, inc: dict, n_locations: int, start_us: int,
+                      days: int):
+    """Incident reviews: ~70% of incidents get their realised cause 2-14 days after they end
+    (if that is before the end of the data). Returns (incident rows, observed_at µs, incident
+    ids, location ids, cause ids)."""
     a = inc["incidents"]
     end_us = start_us + days * US_PER_DAY
     observed = start_us + (a[:, 4] + a[:, 5]) * US_PER_DAY + (rng.uniform(2, 14, len(a)) * US_PER_DAY).astype(np.int64)
     pick = (rng.random(len(a)) < OUTCOME_SHARE) & (observed < end_us)
     ia = a[pick]
-    loc_names = fixed_width_strings("L", np.arange(1, plan.n_locations + 1), 3)
-    inc_ids = fixed_width_strings("INC", ia[:, 0] + 1, 5)
-    inc_loc = _incident_location(ia, loc_names)
+    loc_names = fixed_width_strings("L", np.arange(1, n_locations + 1), 3)
     cause_ids = pa.array([c["cause_id"] for c in reg.causes], pa.string()).take(pa.array(ia[:, 1]))
+    return ia, observed[pick], fixed_width_strings("INC", ia[:, 0] + 1, 5), _incident_location(ia, loc_names), cause_ids
+
+
+def outcomes(rng: np.random.Generator, reg: Registries, inc: dict, plan, start_us: int,
+             days: int) -> pa.Table:
+    """Realised root causes of ~70% of incidents and validated persona labels of ~2% of customers."""
+    ia, observed_at, inc_ids, inc_loc, cause_ids = incident_outcomes(rng, reg, inc, plan.n_locations, start_us, days)
+    loc_names = fixed_width_strings("L", np.arange(1, plan.n_locations + 1), 3)
 
     N = plan.n_customers
     n_lab = int(round(LABEL_SHARE * N))
@@ -437,6 +445,6 @@ def outcomes(rng: np.random.Generator, reg: Registries, inc: dict, plan, start_u
         "subject_id": pa.concat_arrays([inc_ids, cust_ids]),
         "location_id": pa.concat_arrays([inc_loc, loc_names.take(pa.array(plan.home_loc[cust].astype(np.int64)))]),
         "label": pa.concat_arrays([cause_ids, pa.array(P.PERSONAS, pa.string()).take(pa.array(persona.astype(np.int64)))]),
-        "observed_at": timestamps(np.concatenate([observed[pick], lab_obs])),
+        "observed_at": timestamps(np.concatenate([observed_at, lab_obs])),
         "source_system": pa.array(["incident_review"] * n_i + ["crm_survey"] * n_c, pa.string()),
     })

@@ -107,7 +107,9 @@ def stream_models(refs: dict, settings: dict | None) -> pd.DataFrame:
               "ets_relative_mae", "as_of_date", "fitted_at", "fit_seconds"]]
 
 
-def anomalies(refs: dict, settings: dict | None) -> pd.DataFrame:
+def anomaly_windows(refs: dict, settings: dict | None) -> tuple:
+    """(panel, result, as_of, windows): every anomaly window of this build with its stream,
+    location, day indices (onset, end), incident number and incident_id."""
     panel, res, as_of, link_days = run(refs, settings)
     w = res.anomalies.merge(panel.series[["stream_id", "location_id"]], left_on="series", right_index=True)
     days = panel.days
@@ -132,7 +134,12 @@ def anomalies(refs: dict, settings: dict | None) -> pd.DataFrame:
     out["incident_id"] = out["incident_number"].map(inc_id)
     out["incident_onset_date"] = out["incident_number"].map(pd.Series(days[summary["onset"].to_numpy()].date,
                                                                        index=summary["incident"]))
-    out["as_of_date"] = pd.Timestamp(as_of).date()
+    return panel, res, as_of, out
+
+
+def anomalies(refs: dict, settings: dict | None) -> pd.DataFrame:
+    _, _, as_of, out = anomaly_windows(refs, settings)
+    out = out.assign(as_of_date=pd.Timestamp(as_of).date())
     cols = ["anomaly_id", "incident_id", "stream_id", "location_id", "direction", "is_direction_of_concern", "kind",
             "onset_date", "detected_date", "end_date", "incident_onset_date", "duration_days", "detection_delay_days",
             "is_open", "peak_z", "peak_cusum", "anomaly_score", "as_of_date"]

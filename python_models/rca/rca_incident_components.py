@@ -1,0 +1,14 @@
+"""Root causes: one row per incident component (a portfolio event or a local one inside an incident), with the priors version it was ranked with."""
+
+
+def model(dbt, session):
+    dbt.config(materialized="table")
+    from marketing_signals.rca import dbt_bridge
+
+    refs = {"metrics": dbt.ref("stream_metrics_staged"), "registry": dbt.ref("registry_streams"),
+            "calendar": dbt.ref("stream_calendar"), "context": dbt.ref("stream_run_context"),
+            "models": dbt.ref("stream_models"), "causes": dbt.ref("registry_root_causes"),
+            "signatures": dbt.ref("registry_root_cause_signatures"),
+            "context_events": dbt.source("marketing_signals", "context_events"),
+            "outcomes": dbt.source("marketing_signals", "outcomes")}
+    return dbt_bridge.components(refs, dbt.config.get("streams_settings"), dbt.config.get("rca_settings"))

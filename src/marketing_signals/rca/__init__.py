@@ -1,0 +1,1 @@
+"""Root causes (issue 7): Correlate and the hypothesis ranker."""
