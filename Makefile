@@ -62,11 +62,16 @@ verify: venv  ## check the demo's attestation ledger: hash chain, Merkle roots, 
 
 test: test-python test-dbt  ## every test: engine (pytest) and the dbt project (builds, data + unit tests)
 
+# Test modules run on TEST_WORKERS pytest-xdist workers (a module, or the modules sharing a
+# session fixture, stay on one worker: --dist loadfile / loadgroup); TEST_WORKERS=0 runs serially.
+TEST_WORKERS ?= 2
+XDIST = $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS))
+
 test-python: venv  ## engine unit tests
-	$(BIN)/python -m pytest -m "not dbt"
+	$(BIN)/python -m pytest -m "not dbt" $(XDIST) $(if $(XDIST),--dist loadfile) --durations=10
 
 test-dbt: venv  ## end-to-end dbt builds on small generated data (every dbt test included)
-	$(BIN)/python -m pytest -m dbt
+	$(BIN)/python -m pytest -m dbt $(XDIST) $(if $(XDIST),--dist loadgroup) --durations=15
 
 bench: venv  ## named benchmark at a size: make bench BENCH=capture BENCH_CUSTOMERS=1000000
 	$(BIN)/marketing-signals bench $(BENCH) --customers $(BENCH_CUSTOMERS) $(if $(BENCH_DATA),--data $(BENCH_DATA))

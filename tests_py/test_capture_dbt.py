@@ -14,7 +14,8 @@ import pytest
 
 from conftest import CAPTURE_ONLY, DbtProject
 
-pytestmark = pytest.mark.dbt
+# one xdist worker per group: the module (or modules sharing a session fixture) builds once
+pytestmark = [pytest.mark.dbt, pytest.mark.xdist_group("capture")]
 
 GENERATED_DEFECTS = [
     "missing_event_id", "malformed_event_id", "missing_customer_id", "malformed_customer_id",

@@ -14,7 +14,8 @@ import pytest
 
 from conftest import EMISSION_STAGE, DbtProject, generate_demo
 
-pytestmark = pytest.mark.dbt
+# one xdist worker per group: the module (or modules sharing a session fixture) builds once
+pytestmark = [pytest.mark.dbt, pytest.mark.xdist_group("cohorts")]
 
 CUSTOMERS = 20_000
 ALL_METHODS = 13

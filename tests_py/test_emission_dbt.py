@@ -25,7 +25,8 @@ import pytest
 
 from conftest import DBT, REPO, DbtProject
 
-pytestmark = pytest.mark.dbt
+# one xdist worker per group: the module (or modules sharing a session fixture) builds once
+pytestmark = [pytest.mark.dbt, pytest.mark.xdist_group("refresh_project")]
 
 FEEDS = ["offer_optimizer", "journey_orchestrator", "communication_broadcast", "loyalty",
          "measurement_attribution", "local_context", "local_sem", "page_generator"]

@@ -17,7 +17,8 @@ import pytest
 from conftest import EMISSION_STAGE, REFRESH_METHODS, DbtProject, generate_demo, refresh_vars
 from event_appends import append_events
 
-pytestmark = pytest.mark.dbt
+# one xdist worker per group: the module (or modules sharing a session fixture) builds once
+pytestmark = [pytest.mark.dbt, pytest.mark.xdist_group("refresh_project")]
 
 METHODS = REFRESH_METHODS
 PERSONA_RUN_METHODS = ["rfm", "funnel", "persona", "kmeans"]

@@ -15,7 +15,8 @@ import pytest
 from conftest import DbtProject, generate_demo
 from marketing_signals.streams import evaluate as E
 
-pytestmark = pytest.mark.dbt
+# one xdist worker per group: the module (or modules sharing a session fixture) builds once
+pytestmark = [pytest.mark.dbt, pytest.mark.xdist_group("streams")]
 
 # cautious: only the tests whose parents are all in the selected stages (not other registries'
 # tests). The root-cause stage pulls in capture and the compliance profile (the GDPR gate).
@@ -125,7 +126,9 @@ def test_second_build_changes_nothing(streams_project, tmp_path):
     before = {n: _frame(project, n) for n in ("stream_anomalies", "incidents", "stream_forecasts",
                                               "rca_hypotheses", "rca_decision_outcomes")}
     again = project.copy(tmp_path)
-    again.dbt("build", *STREAMS, "--exclude", "resource_type:test", "resource_type:unit_test")
+    # the two stages again (their upstream is in the copied database), models only
+    again.dbt("run", "--select", "path:models/streams", "path:python_models/streams", "path:models/rca",
+              "path:python_models/rca")
     for name, frame in before.items():
         after = _frame(again, name)
         cols = [c for c in frame.columns if c not in ("fitted_at", "ranked_at", "dbt_invocation_id")]

@@ -1,6 +1,6 @@
 {#-
   One routing decision per root-cause hypothesis worth routing: the top hypothesis of each
-  incident (rank 1), plus any other hypothesis whose posterior reaches the lowest posterior floor
+  incident component (rank 1), plus any other hypothesis whose posterior reaches the lowest posterior floor
   of the routing rules that match its cause (a rule could take it; below every floor it is noise).
 
   Rule choice (registry_routing_rules): a rule matches on cause_id and/or cause_family (null is a
