@@ -62,13 +62,15 @@ verify: venv  ## check the demo's attestation ledger: hash chain, Merkle roots, 
 
 test: test-python test-dbt  ## every test: engine (pytest) and the dbt project (builds, data + unit tests)
 
-# Test modules run on TEST_WORKERS pytest-xdist workers (a module, or the modules sharing a
-# session fixture, stay on one worker: --dist loadfile / loadgroup); TEST_WORKERS=0 runs serially.
+# The dbt test modules run on TEST_WORKERS pytest-xdist workers (a module, or the modules
+# sharing a session fixture, stay on one worker: --dist loadgroup); TEST_WORKERS=0 runs them
+# serially. The engine tests run serially: they are CPU-bound numpy/numba and two workers on
+# two cores were slower (337 s against 284 s).
 TEST_WORKERS ?= 2
 XDIST = $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS))
 
 test-python: venv  ## engine unit tests
-	$(BIN)/python -m pytest -m "not dbt" $(XDIST) $(if $(XDIST),--dist loadfile) --durations=10
+	$(BIN)/python -m pytest -m "not dbt" --durations=10
 
 test-dbt: venv  ## end-to-end dbt builds on small generated data (every dbt test included)
 	$(BIN)/python -m pytest -m dbt $(XDIST) $(if $(XDIST),--dist loadgroup) --durations=15
