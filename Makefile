@@ -62,18 +62,11 @@ verify: venv  ## check the demo's attestation ledger: hash chain, Merkle roots, 
 
 test: test-python test-dbt  ## every test: engine (pytest) and the dbt project (builds, data + unit tests)
 
-# The dbt test modules run on TEST_WORKERS pytest-xdist workers (a module, or the modules
-# sharing a session fixture, stay on one worker: --dist loadgroup); TEST_WORKERS=0 runs them
-# serially. The engine tests run serially: they are CPU-bound numpy/numba and two workers on
-# two cores were slower (337 s against 284 s).
-TEST_WORKERS ?= 2
-XDIST = $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS))
-
 test-python: venv  ## engine unit tests
 	$(BIN)/python -m pytest -m "not dbt" --durations=10
 
 test-dbt: venv  ## end-to-end dbt builds on small generated data (every dbt test included)
-	$(BIN)/python -m pytest -m dbt $(XDIST) $(if $(XDIST),--dist loadgroup) --durations=15
+	$(BIN)/python -m pytest -m dbt --durations=15
 
 bench: venv  ## named benchmark at a size: make bench BENCH=capture BENCH_CUSTOMERS=1000000
 	$(BIN)/marketing-signals bench $(BENCH) --customers $(BENCH_CUSTOMERS) $(if $(BENCH_DATA),--data $(BENCH_DATA))

@@ -14,8 +14,7 @@ import pytest
 
 from conftest import CAPTURE_ONLY, DbtProject
 
-# one xdist worker per group: the module (or modules sharing a session fixture) builds once
-pytestmark = [pytest.mark.dbt, pytest.mark.xdist_group("capture")]
+pytestmark = pytest.mark.dbt
 
 GENERATED_DEFECTS = [
     "missing_event_id", "malformed_event_id", "missing_customer_id", "malformed_customer_id",

@@ -14,8 +14,7 @@ import pytest
 
 from conftest import EMISSION_STAGE, DbtProject, generate_demo
 
-# one xdist worker per group: the module (or modules sharing a session fixture) builds once
-pytestmark = [pytest.mark.dbt, pytest.mark.xdist_group("cohorts")]
+pytestmark = pytest.mark.dbt
 
 CUSTOMERS = 20_000
 ALL_METHODS = 13

@@ -25,8 +25,7 @@ import pytest
 
 from conftest import DBT, REPO, DbtProject
 
-# one xdist worker per group: the module (or modules sharing a session fixture) builds once
-pytestmark = [pytest.mark.dbt, pytest.mark.xdist_group("refresh_project")]
+pytestmark = pytest.mark.dbt
 
 FEEDS = ["offer_optimizer", "journey_orchestrator", "communication_broadcast", "loyalty",
          "measurement_attribution", "local_context", "local_sem", "page_generator"]

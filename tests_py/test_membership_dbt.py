@@ -17,8 +17,7 @@ import pytest
 from conftest import EMISSION_STAGE, REFRESH_METHODS, DbtProject, generate_demo, refresh_vars
 from event_appends import append_events
 
-# one xdist worker per group: the module (or modules sharing a session fixture) builds once
-pytestmark = [pytest.mark.dbt, pytest.mark.xdist_group("refresh_project")]
+pytestmark = pytest.mark.dbt
 
 METHODS = REFRESH_METHODS
 PERSONA_RUN_METHODS = ["rfm", "funnel", "persona", "kmeans"]

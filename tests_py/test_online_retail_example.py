@@ -7,8 +7,7 @@ import pytest
 from conftest import CAPTURE_ONLY, SHARED_DATASETS, DbtProject
 from marketing_signals.examples import sql_to_parquet
 
-# one xdist worker per group: the module (or modules sharing a session fixture) builds once
-pytestmark = [pytest.mark.dbt, pytest.mark.xdist_group("online_retail")]
+pytestmark = pytest.mark.dbt
 RETAIL = SHARED_DATASETS / "online_retail" / "online_retail.parquet"
 
 

@@ -15,8 +15,7 @@ import pytest
 from conftest import DbtProject, generate_demo
 from marketing_signals.streams import evaluate as E
 
-# one xdist worker per group: the module (or modules sharing a session fixture) builds once
-pytestmark = [pytest.mark.dbt, pytest.mark.xdist_group("streams")]
+pytestmark = pytest.mark.dbt
 
 # cautious: only the tests whose parents are all in the selected stages (not other registries'
 # tests). The root-cause stage pulls in capture and the compliance profile (the GDPR gate).
