@@ -48,10 +48,7 @@ def streams_only_demo(n_locations: int = 20, days: int = 730, seed: int = 0,
     """The generator's stream side only (no customers, no events): metrics with planted
     incidents, context events, incident reviews and the truth, observed like `observe_demo`.
     For tests and quick benchmarks; `run_benchmark` uses full demos."""
-    import pyarrow as pa
-
     from ..demo import streams as G
-    from ..demo.util import US_PER_DAY
 
     registry_dir = Path(registry_dir) if registry_dir else G.default_registry_dir()
     reg = G.load_registries(registry_dir)

@@ -99,7 +99,7 @@ def run(refs: dict, settings: dict | None, rca_settings: dict | None, log=print)
 
 def components(refs, settings, rca_settings) -> pd.DataFrame:
     r = run(refs, settings, rca_settings)
-    c, days, a = r["components"], r["panel"].days, r["windows"]
+    c, days = r["components"], r["panel"].days
     member_counts = pd.Series(r["result"].member_component).value_counts()
     return pd.DataFrame({
         "component_id": c["component_id"], "incident_id": c["incident_id"], "kind": c["kind"],
