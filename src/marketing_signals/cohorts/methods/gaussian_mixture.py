@@ -24,15 +24,36 @@ stability_rows (20000), min_fit_events (1), kinds, min_customers (registry floor
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from sklearn.cluster import KMeans
-from sklearn.mixture import GaussianMixture
+from sklearn.mixture import GaussianMixture as _SklearnGaussianMixture
+from sklearn.mixture._gaussian_mixture import _compute_log_det_cholesky
 
 from ..contract import FitInput, InsufficientData, ScoreInput, ScoreResult, to_jsonable
 from . import features as F
 
 METHOD = "gaussian_mixture"
 MIN_ROWS = 50
+
+
+class GaussianMixture(_SklearnGaussianMixture):
+    """scikit-learn's GaussianMixture with a faster E-step for a tied covariance: the data are
+    projected on the shared precision Cholesky factor once per step, not once per component
+    (scikit-learn 1.9 recomputes X @ P for each of the k components; ~40% of a fit measured).
+    Same arithmetic otherwise; tested equal to scikit-learn's."""
+
+    def _estimate_log_prob(self, X, xp=None):
+        if self.covariance_type != "tied":
+            return super()._estimate_log_prob(X, xp=xp)
+        P = self.precisions_cholesky_
+        XP = X @ P
+        MP = self.means_ @ P
+        sq = np.empty((X.shape[0], MP.shape[0]), dtype=X.dtype)
+        for k in range(MP.shape[0]):
+            sq[:, k] = np.sum(np.square(XP - MP[k]), axis=1)
+        return -0.5 * (X.shape[1] * math.log(2 * math.pi) + sq) + _compute_log_det_cholesky(P, "tied", X.shape[1])
 
 
 def _gmm(Y: np.ndarray, k: int, seed: int, opt: dict, n_init_km: int) -> GaussianMixture:
