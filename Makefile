@@ -60,7 +60,14 @@ build: venv  ## dbt build against the demo data already generated (an earlier re
 verify: venv  ## check the demo's attestation ledger: hash chain, Merkle roots, signatures (public key only), WORM files
 	$(BIN)/marketing-signals verify --duckdb $(DEMO_DB) --worm-dir $(DEMO_WORM_DIR)
 
-test: test-python test-dbt  ## every test: engine (pytest) and the dbt project (builds, data + unit tests)
+# make test runs engine and dbt tests in one pytest session on TEST_WORKERS pytest-xdist workers;
+# a module (or the modules sharing a session build) stays on one worker (conftest.py groups
+# them, --dist loadgroup). TEST_WORKERS=0 runs serially.
+TEST_WORKERS ?= 2
+XDIST = $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadgroup)
+
+test: venv  ## every test: engine (pytest) and the dbt project (builds, data + unit tests)
+	$(BIN)/python -m pytest $(XDIST) --durations=25
 
 test-python: venv  ## engine unit tests
 	$(BIN)/python -m pytest -m "not dbt" --durations=10

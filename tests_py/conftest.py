@@ -18,6 +18,21 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 DBT = str(Path(sys.executable).with_name("dbt"))
 SHARED_DATASETS = REPO.parent / "shared" / "datasets"
+# Session fixtures that several modules share: their modules run on one pytest-xdist worker.
+SHARED_BUILDS = ("refresh_project", "built_project", "small_demo")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config, items):
+    """With `--dist loadgroup` (make test), every test goes to the group of its module, or of
+    the shared session build its module uses, so a module's fixtures are built once, on one
+    worker. Runs before xdist reads the groups."""
+    by_module: dict[Path, set[str]] = {}
+    for item in items:
+        by_module.setdefault(item.path, set()).update(set(getattr(item, "fixturenames", ())) & set(SHARED_BUILDS))
+    for item in items:
+        shared = sorted(by_module[item.path])
+        item.add_marker(pytest.mark.xdist_group(shared[0] if shared else item.path.stem))
 
 
 @dataclass
