@@ -26,7 +26,7 @@ SHARED_BUILDS = ("refresh_project", "built_project", "small_demo")
 def pytest_collection_modifyitems(config, items):
     """With `--dist loadgroup` (make test), every test goes to the group of its module, or of
     the shared session build its module uses, so a module's fixtures are built once, on one
-    worker. Runs before xdist reads the groups."""
+    worker. Runs before pytest-xdist reads the groups (pytest 9.2 breaks that: pinned 9.1)."""
     by_module: dict[Path, set[str]] = {}
     for item in items:
         by_module.setdefault(item.path, set()).update(set(getattr(item, "fixturenames", ())) & set(SHARED_BUILDS))
