@@ -7,6 +7,8 @@
   regexp_full_match({{ expr }}, '{{ pattern }}')
 {%- endmacro %}
 
+{#- Snowflake string literals treat a backslash as an escape: double it so `\|` reaches the
+    regular expression as written (regexp_like matches the whole string). -#}
 {% macro snowflake__matches_pattern(expr, pattern) -%}
-  regexp_like({{ expr }}, '{{ pattern }}')
+  regexp_like({{ expr }}, '{{ pattern | replace("\\", "\\\\") }}')
 {%- endmacro %}

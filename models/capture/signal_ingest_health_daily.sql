@@ -8,6 +8,10 @@
 {{ config(materialized='table') }}
 
 {%- set baseline_weeks = [(var('marketing_signals__ingest_baseline_days') / 7) | round(0, 'ceil') | int, 1] | max -%}
+{#- written out in each OVER: Snowflake has no named WINDOW clause -#}
+{%- set baseline_window -%}
+partition by signal_type, day_of_week order by received_date rows between {{ baseline_weeks }} preceding and 1 preceding
+{%- endset -%}
 {%- set z_threshold = var('marketing_signals__ingest_volume_z_threshold') -%}
 
 with arrivals_by_disposition as (
@@ -61,15 +65,10 @@ filled as (
 baselined as (
     select
         *,
-        count(*) over baseline_window as baseline_days,
-        avg(accepted_events) over baseline_window as baseline_mean,
-        stddev_samp(accepted_events) over baseline_window as baseline_stddev
+        count(*) over ({{ baseline_window }}) as baseline_days,
+        avg(accepted_events) over ({{ baseline_window }}) as baseline_mean,
+        stddev_samp(accepted_events) over ({{ baseline_window }}) as baseline_stddev
     from filled
-    window baseline_window as (
-        partition by signal_type, day_of_week
-        order by received_date
-        rows between {{ baseline_weeks }} preceding and 1 preceding
-    )
 ),
 
 scored as (

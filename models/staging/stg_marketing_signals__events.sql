@@ -25,7 +25,7 @@ with typed as (
 
 select
     case  -- a CASE, not coalesce: the md5 is computed only for rows without an id
-        when event_id is null then 'missing:' || md5(concat_ws('|', {{ payload | join(', ') }}))
+        when event_id is null then 'missing:' || md5({{ marketing_signals.concat_ws_skip_nulls('|', payload) }})
         else event_id
     end as event_key,
     *

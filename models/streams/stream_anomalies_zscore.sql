@@ -6,6 +6,10 @@
 {{ config(materialized='table') }}
 
 {%- set w = var('marketing_signals__zscore_window_days') | int -%}
+{#- written out in each OVER: Snowflake has no named WINDOW clause -#}
+{%- set w_prev -%}
+partition by stream_id, location_id order by period_start rows between {{ w }} preceding and 1 preceding
+{%- endset -%}
 {%- set threshold = var('marketing_signals__zscore_threshold') %}
 
 with stats as (
@@ -14,14 +18,10 @@ with stats as (
         location_id,
         period_start,
         value,
-        avg(value) over w_prev as mean_prev,
-        stddev_samp(value) over w_prev as sd_prev,
-        count(value) over w_prev as n_prev
+        avg(value) over ({{ w_prev }}) as mean_prev,
+        stddev_samp(value) over ({{ w_prev }}) as sd_prev,
+        count(value) over ({{ w_prev }}) as n_prev
     from {{ ref('stream_metrics_staged') }}
-    window w_prev as (
-        partition by stream_id, location_id order by period_start
-        rows between {{ w }} preceding and 1 preceding
-    )
 ),
 
 flagged as (
