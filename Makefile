@@ -19,7 +19,7 @@ RETAIL_DIR     ?= data/online_retail
 RETAIL_AS_OF   ?= 2011-09-10
 RETAIL_VARS    ?= {"marketing_signals__event_time_floor": "2000-01-01", "marketing_signals__as_of": "$(RETAIL_AS_OF)", "marketing_signals__streams_enabled": false}
 
-.PHONY: help venv demo build verify test test-python test-dbt bench example-online-retail clean
+.PHONY: help venv demo build verify test test-python test-dbt test-snowflake bench example-online-retail clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -74,6 +74,11 @@ test-python: venv  ## engine unit tests
 
 test-dbt: venv  ## end-to-end dbt builds on small generated data (every dbt test included)
 	$(BIN)/python -m pytest -m dbt --durations=15
+
+# the Snowflake path: dbt-snowflake on fakesnow (Python model outputs stand in from a DuckDB build
+# of the same demo), sqlglot, and every Python model under a Snowpark local session vs DuckDB
+test-snowflake: venv  ## SQL models and tests on fakesnow; SQL parses as Snowflake; Python models on Snowpark = DuckDB
+	$(BIN)/python -m pytest -m snowflake $(XDIST) --durations=10
 
 bench: venv  ## named benchmark at a size: make bench BENCH=capture BENCH_CUSTOMERS=1000000
 	$(BIN)/marketing-signals bench $(BENCH) --customers $(BENCH_CUSTOMERS) $(if $(BENCH_DATA),--data $(BENCH_DATA))

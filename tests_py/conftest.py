@@ -19,7 +19,7 @@ REPO = Path(__file__).resolve().parents[1]
 DBT = str(Path(sys.executable).with_name("dbt"))
 SHARED_DATASETS = REPO.parent / "shared" / "datasets"
 # Session fixtures that several modules share: their modules run on one pytest-xdist worker.
-SHARED_BUILDS = ("refresh_project", "built_project", "small_demo")
+SHARED_BUILDS = ("refresh_project", "built_project", "small_demo", "snowflake_stand_in")
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -150,4 +150,24 @@ def refresh_project(tmp_path_factory) -> DbtProject:
     root = tmp_path_factory.mktemp("refresh_build")
     project = DbtProject(root, data / "raw", root / "refresh.duckdb", vars=refresh_vars())
     project.dbt("build")
+    return project
+
+
+# The Snowflake-path tests (test_snowflake_fakesnow, test_snowpark_models) share one DuckDB
+# build of a small demo: the Python models and everything upstream, no tests. DoWhy for a few
+# hypotheses, few refuter draws, one ETS fit per stream: cheap settings, same code paths.
+SNOWFLAKE_DEMO = {"customers": 700, "seed": 42, "days": 240}  # 240 days: Snowpark's local engine is slow
+STAND_IN_VARS = {"marketing_signals__rca_identify_min_posterior": 0.95, "marketing_signals__rca_identify_max": 8,
+                 "marketing_signals__rca_refuter_simulations": 5, "marketing_signals__forecast_fit_sample": 1,
+                 "marketing_signals__cohort_methods": ["rfm", "funnel", "journey", "persona", "kmeans"]}
+
+
+@pytest.fixture(scope="session")
+def snowflake_stand_in(tmp_path_factory) -> DbtProject:
+    import json
+    demo = generate_demo(tmp_path_factory.mktemp("sf_demo"), **SNOWFLAKE_DEMO)
+    root = tmp_path_factory.mktemp("sf_stand_in")
+    project = DbtProject(root, demo / "raw", root / "stand_in.duckdb", vars=json.dumps(STAND_IN_VARS),
+                         truth_dir=demo / "truth")
+    project.dbt("build", "--select", "+path:python_models", "--exclude-resource-type", "test", "unit_test")
     return project

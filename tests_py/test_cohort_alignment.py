@@ -146,7 +146,7 @@ def test_previous_fits_latest_model_and_highest_id_ever_used():
     con.register("prev_df", df)
     run(con, "create table prev as select * from prev_df")
 
-    inp = SimpleNamespace(con=con)                          # the one attribute _previous_fits reads
+    inp = SimpleNamespace(con=con, snowpark=False)          # the attributes _previous_fits reads
     version, model, id_high = bridge._previous_fits("kmeans", "28d", inp, "prev")
     assert version == "v3" and model["fitted"]["cohort_ids"] == [0, 9, 3] and id_high == 9
     run(con, "update prev set quality_json = null where model_version = 'v2'")   # read from the model

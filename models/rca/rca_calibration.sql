@@ -18,7 +18,7 @@ with realised as (
        and hyp.cause_id = linked.cause_id
 ),
 
-top as (
+top_ranked as (
     select component_id, cause_id as top_cause_id, posterior as top_posterior, confidence_tier
     from {{ ref('rca_hypotheses') }}
     where rank = 1
@@ -26,13 +26,13 @@ top as (
 
 scored as (
     select
-        top.confidence_tier,
-        top.top_posterior,
-        case when top.top_cause_id = realised.cause_id then 1.0 else 0.0 end as top_correct,
+        top_ranked.confidence_tier,
+        top_ranked.top_posterior,
+        case when top_ranked.top_cause_id = realised.cause_id then 1.0 else 0.0 end as top_correct,
         case when realised.rank <= 3 then 1.0 else 0.0 end as in_top_3,
         coalesce(realised.posterior, 0.0) as realised_posterior
     from realised
-    inner join top on top.component_id = realised.component_id
+    inner join top_ranked on top_ranked.component_id = realised.component_id
 )
 
 select

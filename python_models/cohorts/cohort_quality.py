@@ -8,4 +8,4 @@ def model(dbt, session):
     fits = dbt.ref("cohort_model_fits")
     assignments = dbt.ref("cohort_assignments")
     truth_dir = dbt.config.get("truth_dir")
-    return quality.quality_table(session, fits.sql_query(), assignments.sql_query(), truth_dir)
+    return quality.quality_table(session, fits, assignments, truth_dir)

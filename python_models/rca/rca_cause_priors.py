@@ -5,6 +5,7 @@ once used to rank is never rewritten (rca_hypotheses.prior_version points here).
 
 def model(dbt, session):
     dbt.config(materialized="incremental", incremental_strategy="append", full_refresh=False)
+    from marketing_signals import frames
     from marketing_signals.rca import dbt_bridge
 
     refs = {"metrics": dbt.ref("stream_metrics_staged"), "registry": dbt.ref("registry_streams"),
@@ -14,5 +15,6 @@ def model(dbt, session):
             "context_events": dbt.source("marketing_signals", "context_events"),
             "outcomes": dbt.source("marketing_signals", "outcomes")}
     previous = dbt.this if dbt.is_incremental else None
-    return dbt_bridge.cause_priors(refs, dbt.config.get("streams_settings"), dbt.config.get("rca_settings"),
-                                   session=session, previous=previous)
+    priors = dbt_bridge.cause_priors(refs, dbt.config.get("streams_settings"), dbt.config.get("rca_settings"),
+                                     session=session, previous=previous)
+    return frames.result(session, priors)

@@ -3,6 +3,7 @@
 
 def model(dbt, session):
     dbt.config(materialized="table")
+    from marketing_signals import frames
     from marketing_signals.rca import dbt_bridge
 
     refs = {"metrics": dbt.ref("stream_metrics_staged"), "registry": dbt.ref("registry_streams"),
@@ -11,4 +12,4 @@ def model(dbt, session):
             "signatures": dbt.ref("registry_root_cause_signatures"),
             "context_events": dbt.source("marketing_signals", "context_events"),
             "outcomes": dbt.source("marketing_signals", "outcomes")}
-    return dbt_bridge.hypotheses(refs, dbt.config.get("streams_settings"), dbt.config.get("rca_settings"))
+    return frames.result(session, dbt_bridge.hypotheses(refs, dbt.config.get("streams_settings"), dbt.config.get("rca_settings")))

@@ -19,6 +19,7 @@ from typing import Any
 import pandas as pd
 import pyarrow as pa
 
+from .. import frames as FR
 from .checkpoint import empty_checkpoints, last_checkpoint, seal, seal_stream
 from .keys import load_signer
 from .canonical import submit_content_digests
@@ -94,6 +95,8 @@ def ledger_append(session, candidates: Any, existing: Any = None) -> pa.RecordBa
     The rows are read through a separate cursor of `session`, so dbt can consume the reader with
     statements of its own on `session` (register + create table as select)."""
     rows_per_batch = batch_rows()
+    if FR.is_snowpark(session):
+        return _ledger_append_snowpark(session, candidates, existing, rows_per_batch)
     cur = session.cursor()
     try:
         src = _source_sql(cur, candidates)
@@ -134,10 +137,56 @@ def ledger_append(session, candidates: Any, existing: Any = None) -> pa.RecordBa
         LEDGER_SCHEMA, _chained(cur, query, rows_per_batch, last_seq, last_hash, total))
 
 
+def _ledger_append_snowpark(session, candidates, existing, rows_per_batch: int):
+    """Snowflake (Snowpark): the same batch as a Snowpark DataFrame. The chain is sequential by
+    nature, so the new candidates (one run's decisions) are read to the procedure's node in
+    chain order and hashed there a batch of rows at a time; the anti-join runs in Snowflake."""
+    from snowflake.snowpark import functions as F
+
+    fr = FR.for_session(session)
+    cand = session.table(candidates) if isinstance(candidates, str) else candidates
+    _validate_candidates(pd.DataFrame(columns=[c.strip('"').lower() for c in cand.columns]))
+    last_seq, last_hash = 0, None
+    if existing is not None:
+        ex = session.table(str(existing)) if not FR.is_snowpark(existing) else existing
+        tail = fr.pandas(ex.sort(F.col("SEQUENCE_NO").desc()).limit(1).select("SEQUENCE_NO", "RECORD_HASH"))
+        if len(tail):
+            last_seq, last_hash = int(tail["sequence_no"].iloc[0]), str(tail["record_hash"].iloc[0])
+    new = cand.select(*[F.col(c.upper()) for c in CANDIDATE_COLUMNS])
+    if last_hash is not None:
+        new = new.join(ex.select(F.col("ATTESTATION_ID").alias("_SEEN")),
+                       F.col("ATTESTATION_ID") == F.col("_SEEN"), how="leftanti")
+    rows = fr.pandas(new)
+    bad = [f"{c} ({int(k)} rows)" for c in REQUIRED_CANDIDATE_COLUMNS if (k := rows[c].isna().sum())]
+    if bad:
+        raise ValueError(f"attestation candidates: null values in required columns: {', '.join(bad)}")
+    dup = rows["attestation_id"][rows["attestation_id"].duplicated()].drop_duplicates().sort_values()
+    if len(dup):
+        raise ValueError(f"attestation candidates: duplicate attestation_id ({len(dup)} values), "
+                         f"e.g. {', '.join(repr(d) for d in dup[:5])}")
+    if rows.empty:
+        return fr.output(pa.Table.from_batches([], schema=LEDGER_SCHEMA))
+    rows = rows.sort_values(["decided_at", "record_kind", "attestation_id"], kind="stable")
+    table = pa.Table.from_pandas(rows, preserve_index=False)
+    batches = table.to_batches(rows_per_batch)
+    return fr.output(pa.Table.from_batches(
+        list(_chain_batches(batches, rows_per_batch, last_seq, last_hash, len(rows))), schema=LEDGER_SCHEMA))
+
+
 def _chained(cur, query: str, rows_per_batch: int, last_seq: int, last_hash: str | None,
              total: int) -> Iterator[pa.RecordBatch]:
+    """The candidates of `query` (read through `cur`, which is closed at the end) chained."""
+    try:
+        yield from _chain_batches(cur.sql(query).to_arrow_reader(rows_per_batch), rows_per_batch, last_seq,
+                                  last_hash, total)
+    finally:
+        cur.close()
+
+
+def _chain_batches(reader, rows_per_batch: int, last_seq: int, last_hash: str | None,
+                   total: int) -> Iterator[pa.RecordBatch]:
     """Pipelined: while the hashing workers hash batch k+1 (its sequence numbers and batch id are known
-    from the row counts alone), batch k is chained and handed to DuckDB."""
+    from the row counts alone), batch k is chained and handed to the engine."""
     batch_id = batch_id_for(last_seq + 1)
     prev = _anchor(last_seq, last_hash)
     next_seq = last_seq + 1
@@ -153,29 +202,25 @@ def _chained(cur, query: str, rows_per_batch: int, last_seq: int, last_hash: str
         done += out.num_rows
         return out
 
-    try:
-        reader = cur.sql(query).to_arrow_reader(rows_per_batch)
-        for rb in _rebatch(reader, rows_per_batch):
-            rows = prepare_rows(pa.Table.from_batches([rb]), first_sequence_no=next_seq, batch_id=batch_id)
-            n = rows.num_rows
-            first_key = (rows.column("decided_at")[0].value, rows.column("record_kind")[0].as_py(),
-                         rows.column("attestation_id")[0].as_py())
-            if last_key is not None and not last_key < first_key:  # DuckDB's order must be chain()'s
-                raise RuntimeError(f"candidates not in (decided_at, record_kind, attestation_id) order across "
-                                   f"batches: {last_key!r} then {first_key!r}")
-            last_key = (rows.column("decided_at")[n - 1].value, rows.column("record_kind")[n - 1].as_py(),
-                        rows.column("attestation_id")[n - 1].as_py())
-            next_seq += n
-            job = (rows, submit_content_digests(rows))
-            if pending is not None:
-                yield from finish(pending).to_batches()
-            pending = job
+    for rb in _rebatch(reader, rows_per_batch):
+        rows = prepare_rows(pa.Table.from_batches([rb]), first_sequence_no=next_seq, batch_id=batch_id)
+        n = rows.num_rows
+        first_key = (rows.column("decided_at")[0].value, rows.column("record_kind")[0].as_py(),
+                     rows.column("attestation_id")[0].as_py())
+        if last_key is not None and not last_key < first_key:  # DuckDB's order must be chain()'s
+            raise RuntimeError(f"candidates not in (decided_at, record_kind, attestation_id) order across "
+                               f"batches: {last_key!r} then {first_key!r}")
+        last_key = (rows.column("decided_at")[n - 1].value, rows.column("record_kind")[n - 1].as_py(),
+                    rows.column("attestation_id")[n - 1].as_py())
+        next_seq += n
+        job = (rows, submit_content_digests(rows))
         if pending is not None:
             yield from finish(pending).to_batches()
-        if done != total:
-            raise RuntimeError(f"attestation ledger: chained {done} rows, expected {total}")
-    finally:
-        cur.close()
+        pending = job
+    if pending is not None:
+        yield from finish(pending).to_batches()
+    if done != total:
+        raise RuntimeError(f"attestation ledger: chained {done} rows, expected {total}")
 
 
 def _rebatch(reader, rows: int) -> Iterator[pa.RecordBatch]:
@@ -199,16 +244,31 @@ def _rebatch(reader, rows: int) -> Iterator[pa.RecordBatch]:
 
 
 def checkpoints_append(session, ledger: Any, existing: Any = None, worm_dir: str | os.PathLike | None = None,
-                       *, environ: dict | None = None, recheck_content: bool = False) -> pd.DataFrame:
+                       *, environ: dict | None = None, recheck_content: bool = False,
+                       _previous: dict | None = None) -> pd.DataFrame:
     """Checkpoints for every ledger batch after the last sealed one (WORM files written, rows signed).
     A DuckDB relation is read in sequence_no order as a stream of record batches (see `seal_stream`)."""
     env = os.environ if environ is None else environ
     worm_dir = worm_dir or env.get(ENV_WORM_DIR) or DEFAULT_WORM_DIR
     previous = None
-    if existing is not None:
+    snowpark = FR.is_snowpark(session)
+    if existing is not None and snowpark:
+        from snowflake.snowpark import functions as F
+        ex = session.table(str(existing)) if not FR.is_snowpark(existing) else existing
+        prev = FR.for_session(session).pandas(ex.sort(F.col("CHECKPOINT_NO").desc()).limit(1))
+        previous = last_checkpoint(prev[CHECKPOINT_COLUMNS]) if len(prev) else None
+    elif existing is not None:
         prev = session.execute(f"select * from {_name(existing)} order by checkpoint_no desc limit 1").df()
         previous = last_checkpoint(prev[CHECKPOINT_COLUMNS]) if len(prev) else None
+    previous = previous if _previous is None else _previous
     after = int(previous["last_sequence_no"]) if previous else 0
+    if snowpark:  # the batches to seal (one run's rows) are read to the procedure's node
+        from snowflake.snowpark import functions as F
+        rel = session.table(ledger) if isinstance(ledger, str) else ledger
+        ledger = FR.for_session(session).pandas(rel.filter(F.col("SEQUENCE_NO") > F.lit(after)))
+        out = checkpoints_append(None, ledger, None, worm_dir, environ=environ, recheck_content=recheck_content,
+                                 _previous=previous)
+        return FR.for_session(session).output(out)
     if isinstance(ledger, pd.DataFrame):
         rows = ledger[pd.to_numeric(ledger["sequence_no"]) > after].sort_values("sequence_no")
         if len(rows) == 0:

@@ -16,6 +16,8 @@ import pandas as pd
 import pyarrow as pa
 from sklearn.metrics import adjusted_rand_score
 
+from .. import frames as FR
+
 SCHEMA = pa.schema([("method_id", pa.string()), ("window_id", pa.string()), ("metric", pa.string()),
                     ("value", pa.float64()), ("n_customers", pa.int64()), ("source", pa.string()),
                     ("detail", pa.string())])
@@ -26,13 +28,15 @@ SAMPLE_PER_MILLION = 200_000
 def fit_metrics(fits: pd.DataFrame) -> list[dict]:
     """Numbers from each window's latest fit quality (one row per metric)."""
     rows = []
-    latest = fits.sort_values("fitted_at").groupby(["method_id", "window_id"]).tail(1)
+    # ties on fitted_at (fits of one build share it) broken by the row itself, not the read order
+    latest = fits.sort_values(["fitted_at", "model_version", "n_fit"], kind="stable", na_position="first") \
+        .groupby(["method_id", "window_id"]).tail(1)
     for r in latest.itertuples():
         quality = json.loads(r.quality_json) if r.quality_json else {}
         for k, v in _flatten(quality).items():
             if isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v):
                 rows.append({"method_id": r.method_id, "window_id": r.window_id, "metric": k,
-                             "value": float(v), "n_customers": int(r.n_fit or 0), "source": "fit",
+                             "value": float(v), "n_customers": int(r.n_fit) if pd.notna(r.n_fit) else 0, "source": "fit",
                              "detail": r.model_version})
     return rows
 
@@ -107,7 +111,18 @@ def _row(m, w, metric, value, n) -> dict:
             "source": "planted_truth", "detail": None}
 
 
-def quality_table(con, fits_sql: str, assignments_sql: str, truth_dir: str | None) -> pa.Table:
+def quality_table(con, fits, assignments, truth_dir: str | None) -> pa.Table:
+    """Fit metrics of every fitted model, and on DuckDB the recovery of the demo's planted truth
+    (truth_dir: the generator's local truth files). fits / assignments: relations or SQL.
+    Snowflake (Snowpark): fit metrics only -- a stored procedure cannot read local truth files."""
+    if FR.is_snowpark(con):
+        fits = FR.for_session(con).pandas(fits)  # small: filtered here (see frames.SnowparkFrames.pandas)
+        fits = fits[fits["status"] == "fitted"]
+        if truth_dir:
+            print("[marketing_signals.cohorts] cohort_quality: planted-truth metrics skipped on Snowflake "
+                  "(the demo's truth files are local)", flush=True)
+        return FR.for_session(con).output(pa.Table.from_pylist(fit_metrics(fits), schema=SCHEMA))
+    fits_sql, assignments_sql = (r if isinstance(r, str) else r.sql_query() for r in (fits, assignments))
     fits = con.sql(f"select * from ({fits_sql}) f where status = 'fitted'").df()
     rows = fit_metrics(fits) + truth_metrics(con, assignments_sql, truth_dir or "")
     return pa.Table.from_pylist(rows, schema=SCHEMA)

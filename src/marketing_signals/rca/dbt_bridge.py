@@ -16,6 +16,7 @@ from datetime import datetime, timezone
 import numpy as np
 import pandas as pd
 
+from .. import frames as FR
 from ..streams import dbt_bridge as SB
 from . import causal as CZ
 from . import hypotheses as H
@@ -168,6 +169,10 @@ def cause_priors(refs, settings, rca_settings, session=None, previous=None) -> p
     p["computed_at"] = datetime.now(timezone.utc).replace(tzinfo=None)
     p = p[["prior_version", "cause_id", "registry_prior", "n_outcomes", "alpha", "prior_mean", "as_of_date", "computed_at"]]
     if previous is not None and session is not None:
-        seen = session.sql(f"select distinct prior_version from {previous}").df()["prior_version"]
+        if FR.is_snowpark(session):
+            rel = session.table(str(previous)) if not FR.is_snowpark(previous) else previous
+            seen = SB._df(rel.select("PRIOR_VERSION").distinct())["prior_version"]
+        else:
+            seen = session.sql(f"select distinct prior_version from {previous}").df()["prior_version"]
         p = p[~p["prior_version"].isin(seen)]
     return p.reset_index(drop=True)

@@ -17,6 +17,7 @@ from datetime import datetime, timezone
 import numpy as np
 import pandas as pd
 
+from .. import frames as FR
 from . import forecast as F
 from . import incidents as I
 from . import observe as O
@@ -28,6 +29,9 @@ _LOCK = threading.Lock()
 
 
 def _df(rel) -> pd.DataFrame:
+    """A relation as pandas with lower-case column names (DuckDB relation or Snowpark DataFrame)."""
+    if FR.is_snowpark(rel):
+        return FR.SnowparkFrames(None).pandas(rel)
     return rel.df() if hasattr(rel, "df") else rel.to_pandas()
 
 

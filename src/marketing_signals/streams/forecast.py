@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import hashlib
+import multiprocessing
 import os
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -64,7 +65,9 @@ def fit_stream_params(y: np.ndarray, series: pd.DataFrame, cfg: ForecastConfig =
         jobs.append((sid, y[pick, lo:T]))
     workers = cfg.workers or min(2, os.cpu_count() or 1)
     if workers > 1 and len(jobs) > 1:
-        with ProcessPoolExecutor(workers) as ex:
+        # spawn, not fork: dbt runs models on threads, and a child forked while another thread
+        # holds an import lock waits for it forever (seen: a stand-in build hung in formulaic's import)
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as ex:
             results = dict(ex.map(_fit_job, jobs, chunksize=max(1, len(jobs) // (4 * workers))))
     else:
         results = dict(map(_fit_job, jobs))
