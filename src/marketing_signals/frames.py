@@ -6,16 +6,16 @@ works on pandas / Arrow; this module is the only place that knows the difference
 
 * ``pandas(rel)``: a whole relation as pandas with lower-case column names (Snowflake
   upper-cases unquoted identifiers). For the small tables: registries, fits, context.
-* ``count_distinct(rel, column)``.
-* ``hash_sample(rel, key, per_million, seed)``: the rows of the keys whose
-  ``hash(key || '#seed') mod 1e6 < per_million`` — a deterministic sample computed where the
-  data lives. DuckDB's ``hash`` and Snowflake's ``HASH`` differ, so the two engines draw
-  different (equally sized, equally random) samples; where the sample is everyone (the
-  population is at most the fit sample) they fit on the same rows.
-* ``partitioned(rel, key, n_buckets, fn, schema)``: ``fn`` (pandas in, pandas out, lower-case
-  columns) applied to each hash bucket of ``key``. DuckDB: one bucket at a time, streamed as
-  Arrow record batches. Snowflake: ``group_by(bucket).applyInPandas``, so the buckets run in
-  parallel on the warehouse and no node holds the whole table.
+* ``count_distinct(rel, column)``; ``sample_condition(key, per_million, seed)``: the fit
+  sample's condition, ``hash(key || '#seed') mod 1e6 < per_million``, as a Snowpark column.
+  DuckDB's ``hash`` (in the cohort bridge's SQL) and Snowflake's ``HASH`` differ, so the two
+  engines draw different (equally sized, equally random) samples; where the sample is everyone
+  (the population is at most the fit sample) they fit on the same rows.
+* ``partitioned(rel, key, n_buckets, fn, schema)``: ``fn`` (Arrow in, pandas or Arrow out,
+  lower-case columns) applied to each hash bucket of ``key`` with
+  ``group_by(bucket).applyInPandas``, so the buckets run in parallel on the warehouse and no
+  node holds the whole table. (On DuckDB the cohort bridge streams hash batches itself, with
+  SQL pushdown: ``bridge._score_batches``; both score with ``bridge._score_window``.)
 * ``output(frame)``: the engine-native return value of a model (pandas / Arrow on DuckDB; a
   Snowpark DataFrame with upper-case columns on Snowflake).
 
@@ -27,7 +27,7 @@ calls the function once on all rows (snowpark/mock/_plan.py, handle_udtf_express
 """
 from __future__ import annotations
 
-from typing import Callable, Iterator
+from typing import Callable
 
 import pandas as pd
 import pyarrow as pa
@@ -68,24 +68,6 @@ class DuckDBFrames:
 
     def pandas(self, rel) -> pd.DataFrame:
         return self.con.sql(self.sql(rel)).df()
-
-    def count_distinct(self, rel, column: str, where: str = "true") -> int:
-        return int(self.con.sql(f"select count(distinct {column}) from ({self.sql(rel)}) r where {where}")
-                   .fetchall()[0][0])
-
-    @staticmethod
-    def sample_predicate(key: str, per_million: int, seed: int) -> str:
-        return f"(hash({key} || '#{seed}') % 1000000) < {per_million}"
-
-    def partitioned(self, rel, key: str, n_buckets: int, fn: Callable[[pd.DataFrame], pd.DataFrame | pa.Table],
-                    schema: pa.Schema, where: str = "true") -> Iterator[pa.Table]:
-        for i in range(n_buckets):
-            part = self.con.sql(f"select * from ({self.sql(rel)}) r "
-                                f"where hash({key}) % {n_buckets} = {i} and ({where})").to_arrow_table()
-            out = fn(part)
-            if out is not None:
-                yield out if isinstance(out, pa.Table) else pa.Table.from_pandas(out, schema=schema,
-                                                                                 preserve_index=False)
 
     def output(self, frame):
         return frame
